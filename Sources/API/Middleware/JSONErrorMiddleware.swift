@@ -1,0 +1,77 @@
+import Core
+import Foundation
+import Hummingbird
+import Logging
+
+/// Turns every error into DESIGN §7's body, `{"error": {"code", "message"}}`, with the
+/// matching status. Unknown errors become a bare 500: their detail is logged, never sent.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let appError = Self.appError(for: error)
+            if appError.code.httpStatus >= 500 {
+                context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            return Self.response(for: appError)
+        }
+    }
+
+    static func appError(for error: any Error) -> AppError {
+        switch error {
+        case let error as AppError:
+            return error
+        case let error as HTTPError:
+            return AppError(code(for: error.status), error.body ?? defaultMessage(for: error.status))
+        case is DecodingError:
+            return AppError(.invalidJSON, "request body is not valid JSON for this endpoint")
+        default:
+            return AppError(.internalError, "internal error")
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> AppError.Code {
+        switch status.code {
+        case 400: .badRequest
+        case 401: .unauthorized
+        case 403: .forbidden
+        case 404: .notFound
+        case 405: .methodNotAllowed
+        case 409: .conflict
+        case 413: .payloadTooLarge
+        case 422: .invalidField
+        case 429: .rateLimited
+        case 503: .unavailable
+        default: AppError.Code(status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"), status: status.code)
+        }
+    }
+
+    static func defaultMessage(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: "no such resource"
+        case 413: "request body too large"
+        default: status.reasonPhrase
+        }
+    }
+
+    static func response(for error: AppError) -> Response {
+        struct Body: Encodable {
+            struct Detail: Encodable {
+                let code: String
+                let message: String
+            }
+            let error: Detail
+        }
+        let data = (try? JSONEncoder().encode(Body(error: .init(code: error.code.rawValue, message: error.message))))
+            ?? Data(#"{"error":{"code":"internal_error","message":"internal error"}}"#.utf8)
+        return Response(
+            status: .init(code: error.code.httpStatus),
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,57 @@
+import API
+import ArgumentParser
+import Core
+import Foundation
+import Jobs
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Starts the long-running parts of one process under a service group and stops them
+/// in reverse order on SIGTERM/SIGINT; then stops an embedded cluster it started.
+struct ProcessRuntime {
+    enum Role: CaseIterable {
+        case api
+    }
+
+    let options: GlobalOptions
+    let roles: [Role]
+
+    func run() async throws {
+        let configuration = try options.resolve()
+        let logger = Logger(label: "analyticspro")
+        let session = try await DatabaseSession.open(configuration, logger: logger)
+        defer { session.close() }
+
+        let client = session.setup.makeClient()
+        var services: [any Service] = [client]
+        services.append(PartitionMaintenanceService(client: client, logger: logger))
+        if roles.contains(.api) {
+            let app = APIServer.makeApplication(
+                .init(client: client), host: configuration.host, port: configuration.port, logger: logger)
+            services.append(app)
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw CLIFailure.runtime(Self.describe(error, configuration: configuration))
+        }
+    }
+
+    static func describe(_ error: any Error, configuration: AppConfiguration) -> String {
+        let text = String(describing: error)
+        if text.contains("Address already in use") || text.contains("EADDRINUSE") {
+            return "cannot listen on \(configuration.host):\(configuration.port): address already in use"
+        }
+        if let error = error as? ServiceGroupError {
+            return "stopped: \(error)"
+        }
+        return text
+    }
+}
