@@ -50,7 +50,7 @@ extension DatabaseURL {
 
     /// Runs `body` with a fresh connection, closed afterwards.
     public func withConnection<T: Sendable>(
-        logger: Logger, _ body: (PostgresConnection) async throws -> T
+        logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let connection = try await connect(logger: logger)
         do {

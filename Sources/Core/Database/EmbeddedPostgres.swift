@@ -23,7 +23,7 @@ public struct EmbeddedPostgres: Sendable {
     public let settings: [String: String]
     /// The user the server runs as; nil means the current user.
     public let runAsUser: String?
-    let binaries: Binaries
+    public let binaries: Binaries
 
     public var dataDirectory: String { clusterDirectory + "/data" }
     public var logFile: String { clusterDirectory + "/postgres.log" }
@@ -239,10 +239,10 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     /// The PostgreSQL server programs this machine has.
-    struct Binaries: Sendable {
-        let initdb: String
-        let pgCtl: String
-        let psql: String
+    public struct Binaries: Sendable {
+        public let initdb: String
+        public let pgCtl: String
+        public let psql: String
 
         static func locate() throws(EmbeddedPostgresError) -> Binaries {
             var folders: [String] = []
