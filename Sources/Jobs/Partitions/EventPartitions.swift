@@ -52,8 +52,7 @@ public struct EventPartitions: Sendable {
         let existing = try await existingPartitions(logger: logger)
         var created: [String] = []
         for _ in 0...(monthsBehind + monthsAhead) {
-            if !existing.contains(month.tableName) {
-                try await create(month, logger: logger)
+            if !existing.contains(month.tableName), try await create(month, logger: logger) {
                 created.append(month.tableName)
             }
             month = month.next
@@ -98,17 +97,18 @@ public struct EventPartitions: Sendable {
         return names
     }
 
-    func create(_ month: Month, logger: Logger) async throws {
+    /// - Returns: false when another process created it first.
+    func create(_ month: Month, logger: Logger) async throws -> Bool {
         let table = month.tableName, lower = month.lowerBound, upper = month.upperBound
-        logger.info("creating events partition", metadata: ["partition": "\(table)"])
         do {
-            try await client.withTransaction(logger: logger) { connection in
+            return try await client.withTransaction(logger: logger) { connection in
                 // Serialise with other processes doing the same upkeep.
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Int64(0x61_70_70_61_72_74)))", logger: logger)
                 let exists = try await connection.query(
                     "SELECT to_regclass(\(table)) IS NOT NULL", logger: logger
                 ).collect().first?.decode(Bool.self) ?? false
-                if exists { return }
+                if exists { return false }
+                logger.info("creating events partition", metadata: ["partition": "\(table)"])
                 try await connection.query(
                     "CREATE TABLE \(unescaped: table) (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
                     logger: logger)
@@ -126,6 +126,7 @@ public struct EventPartitions: Sendable {
                     ALTER TABLE events ATTACH PARTITION \(unescaped: table)
                     FOR VALUES FROM (\(unescaped: "'\(lower)'")) TO (\(unescaped: "'\(upper)'"))
                     """, logger: logger)
+                return true
             }
         } catch let error as PostgresTransactionError {
             throw error.closureError ?? error.commitError ?? error

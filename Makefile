@@ -1,0 +1,38 @@
+# AnalyticsPro: `make run` starts everything; `make test` runs the test suite.
+# Both install the Debian packages they need when run as root.
+
+SWIFT ?= swift
+CONFIG ?= debug
+BIN := .build/$(CONFIG)/analyticspro
+
+# C libraries the package links (Cairo, libcurl), the PostgreSQL server the embedded
+# cluster and the tests run, and the helpers the tests use.
+DEB_PACKAGES := pkg-config libcairo2-dev libcurl4-openssl-dev postgresql curl
+
+.PHONY: all deps build run test bench-queue clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing" >&2; exit 1; \
+		fi; \
+	fi
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+run: build
+	$(BIN) run
+
+test: deps
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

@@ -1,0 +1,116 @@
+import Core
+import Foundation
+import Logging
+import PostgresNIO
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct CLITests {
+    let binary = ChildProcess.analyticsproBinary
+
+    func url(_ database: DatabaseURL) -> String {
+        guard case .unixSocket(let path) = database.endpoint else { return "" }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return "postgres://\(database.username)@localhost/\(database.database)?host=\(folder)"
+    }
+
+    @Test(arguments: [
+        (["migrate", "--port", "abc"], [:], "invalid PORT 'abc'"),
+        (["migrate"], ["PORT": "99999"], "invalid PORT '99999'"),
+        (["serve"], ["LOG_LEVEL": "chatty"], "invalid LOG_LEVEL 'chatty'"),
+        (["migrate"], ["DATABASE_URL": "mysql://root@db/x"], "invalid DATABASE_URL"),
+        (["org", "create", "Acme", "--tier", "gold", "--database-url", "postgres://u@h/d"], [:], "invalid --tier 'gold'"),
+    ] as [([String], [String: String], String)])
+    func badConfigurationExitsTwoWithOneLine(arguments: [String], environment: [String: String], message: String) async throws {
+        let result = try await ChildProcess.run(binary, arguments, environment: environment)
+        #expect(result.status == 2)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains(message), "stderr: \(result.stderr)")
+    }
+
+    @Test func unknownSubcommandOrFlagFails() async throws {
+        let subcommand = try await ChildProcess.run(binary, ["frobnicate"])
+        #expect(subcommand.status != 0)
+        let flag = try await ChildProcess.run(binary, ["migrate", "--no-such-flag"])
+        #expect(flag.status != 0)
+        #expect(flag.stderr.contains("--no-such-flag"))
+    }
+
+    @Test func helpDocumentsTheSettings() async throws {
+        let result = try await ChildProcess.run(binary, ["--help"])
+        #expect(result.status == 0)
+        for setting in AppConfiguration.Setting.allCases {
+            #expect(result.stdout.contains(setting.rawValue), "help lacks \(setting.rawValue)")
+        }
+        let serve = try await ChildProcess.run(binary, ["serve", "--help"])
+        #expect(serve.stdout.contains("--port") && serve.stdout.contains("PORT"))
+    }
+
+    @Test func orgCreatePrintsIDAndKeyAndStoresOnlyTheHash() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let result = try await ChildProcess.run(
+            binary, ["org", "create", "Acme", "--tier", "enterprise"], environment: ["DATABASE_URL": url(database)])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: String]
+        let orgID = try #require(json?["org_id"].flatMap(UUID.init(uuidString:)))
+        let key = try #require(json?["api_key"])
+        let logger = Logger(label: "test")
+        let row = try await database.withConnection(logger: logger) { connection in
+            try await connection.query(
+                """
+                SELECT o.monthly_event_limit, k.key_hash FROM organizations o JOIN api_keys k ON k.org_id = o.id
+                WHERE o.id = \(orgID)
+                """, logger: logger
+            ).collect().first?.decode((Int64, String).self)
+        }
+        #expect(row?.0 == 10_000_000)
+        #expect(row?.1 == APIKeySecret.hash(key))
+    }
+
+    @Test func unreachableDatabaseIsOneLineAndExitOne() async throws {
+        let result = try await ChildProcess.run(
+            binary, ["migrate"], environment: ["DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"])
+        #expect(result.status == 1)
+        #expect(result.stderr.split(separator: "\n").count == 1, "stderr: \(result.stderr)")
+    }
+
+    @Test func busyPortIsOneLineAndExitOne() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let port = ChildProcess.freePort()
+        try await ChildProcess.withListeningSocket(port: port) {
+            let result = try await ChildProcess.run(
+                binary, ["serve", "--port", "\(port)"], environment: ["DATABASE_URL": url(database)])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("address already in use"), "stderr: \(result.stderr)")
+        }
+    }
+
+    /// `run` with no DATABASE_URL: creates the embedded cluster, becomes ready, and on
+    /// SIGTERM/SIGINT exits 0 leaving no server and no lock behind.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func runStartsEmbeddedClusterAndShutsDownCleanly(signal: Int32) async throws {
+        let state = "/tmp/aptest-run-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let port = ChildProcess.freePort()
+        let child = try ChildProcess(binary, ["run", "--state-dir", state, "--port", "\(port)"])
+        var ready = false
+        for _ in 0..<240 where !ready {
+            try await Task.sleep(for: .milliseconds(250))
+            let probe = try ProcessRunner.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/readyz"])
+            ready = probe.output == "200"
+        }
+        #expect(ready, "stderr: \(child.stderr)")
+        let cluster = try EmbeddedPostgres(stateDirectory: state)
+        #expect(cluster.isRunning())
+        child.signal(signal)
+        let status = await child.wait(timeout: .seconds(30))
+        #expect(status == 0, "stderr: \(child.stderr)")
+        #expect(!cluster.isRunning())
+        #expect(!FileManager.default.fileExists(atPath: cluster.dataDirectory + "/postmaster.pid"))
+    }
+}
