@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+import ServiceLifecycle
+
+/// Claims and runs the jobs of one queue, at most `concurrency` at a time.
+final class QueueRunner: Sendable {
+    let queue: String
+    let concurrency: Int
+    let client: PostgresClient
+    let registry: JobRegistry
+    let configuration: WorkerConfiguration
+    let completer: Completer
+    let logger: Logger
+    /// New jobs (NOTIFY), freed capacity, or shutdown.
+    let wakeup = WakeupSignal()
+    private let inFlight = NIOLockedValueBox<[Int64: Int]>([:])
+    private let stopping = NIOLockedValueBox(false)
+
+    init(
+        queue: String, concurrency: Int, client: PostgresClient, registry: JobRegistry,
+        configuration: WorkerConfiguration, completer: Completer, logger: Logger
+    ) {
+        self.queue = queue
+        self.concurrency = concurrency
+        self.client = client
+        self.registry = registry
+        self.configuration = configuration
+        self.completer = completer
+        var logger = logger
+        logger[metadataKey: "queue"] = .string(queue)
+        self.logger = logger
+    }
+
+    func stop() {
+        stopping.withLockedValue { $0 = true }
+        wakeup.signal()
+    }
+
+    var isStopping: Bool { stopping.withLockedValue { $0 } }
+
+    /// Runs until `stop()`: then claims nothing more, lets running jobs finish within
+    /// the shutdown timeout, cancels the rest and puts them back on the queue.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            var failures = 0
+            while !isStopping {
+                let capacity = concurrency - inFlight.withLockedValue { $0.count }
+                guard capacity > 0 else {
+                    await wakeup.wait(timeout: configuration.pollInterval)
+                    continue
+                }
+                let wanted = min(capacity, configuration.claimBatchSize)
+                let jobs: [ClaimedJob]
+                do {
+                    jobs = try await claim(limit: wanted)
+                    failures = 0
+                } catch {
+                    failures += 1
+                    logger.warning("cannot claim jobs; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                    await wakeup.wait(timeout: .milliseconds(min(100 * (1 << min(failures, 5)), 3000)))
+                    continue
+                }
+                inFlight.withLockedValue { running in
+                    for job in jobs { running[job.id] = job.attempt }
+                }
+                for job in jobs {
+                    group.addTask {
+                        await self.execute(job)
+                        self.inFlight.withLockedValue { _ = $0.removeValue(forKey: job.id) }
+                        self.wakeup.signal()
+                    }
+                }
+                if jobs.count < wanted {
+                    await wakeup.wait(timeout: configuration.pollInterval)
+                }
+            }
+            let deadline = ContinuousClock.now + configuration.shutdownTimeout
+            while ContinuousClock.now < deadline, !inFlight.withLockedValue({ $0.isEmpty }) {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            let abandoned = inFlight.withLockedValue { $0 }
+            if !abandoned.isEmpty {
+                logger.warning("shutdown timeout: cancelling running jobs", metadata: ["count": "\(abandoned.count)"])
+                group.cancelAll()
+                await release(abandoned)
+            }
+        }
+    }
+
+    func claim(limit: Int) async throws -> [ClaimedJob] {
+        let leaseMS = configuration.leaseDuration.milliseconds
+        let rows = try await client.query(
+            """
+            WITH claimable AS (
+                SELECT id FROM jobs
+                WHERE queue = \(queue) AND state IN ('available', 'scheduled', 'retryable') AND run_at <= now()
+                ORDER BY priority, run_at, id
+                LIMIT \(Int32(limit))
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(),
+                attempted_by = \(configuration.workerID), lease_expires_at = now() + \(leaseMS) * interval '1 millisecond'
+            FROM claimable WHERE j.id = claimable.id
+            RETURNING j.id, j.kind, j.args::text, j.attempt, j.max_attempts, j.timeout_ms, j.created_at
+            """, logger: logger)
+        var jobs: [ClaimedJob] = []
+        for try await (id, kind, args, attempt, maxAttempts, timeoutMS, createdAt) in rows.decode(
+            (Int64, String, String, Int32, Int32, Int32?, Date).self)
+        {
+            jobs.append(
+                ClaimedJob(
+                    id: id, kind: kind, queue: queue, arguments: Array(args.utf8), attempt: Int(attempt),
+                    maxAttempts: Int(maxAttempts), timeout: timeoutMS.map { .milliseconds(Int64($0)) },
+                    enqueuedAt: createdAt))
+        }
+        return jobs
+    }
+
+    func execute(_ job: ClaimedJob) async {
+        guard let entry = registry.entry(for: job.kind) else {
+            completer.record(.init(id: job.id, attempt: job.attempt, outcome: .discard(reason: "unknown job kind '\(job.kind)'")))
+            return
+        }
+        var jobLogger = logger
+        jobLogger[metadataKey: "job_id"] = "\(job.id)"
+        jobLogger[metadataKey: "job_kind"] = .string(job.kind)
+        let context = JobContext(
+            id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
+            enqueuedAt: job.enqueuedAt, logger: jobLogger)
+        let outcome: JobOutcome
+        if let timeout = job.timeout ?? entry.timeout {
+            outcome = await Self.run(entry, job: job, context: context, timeout: timeout)
+        } else {
+            do {
+                outcome = try await entry.run(job.arguments, context)
+            } catch {
+                outcome = .retry(after: nil, reason: Self.describe(error))
+            }
+        }
+        // Cancelled by shutdown: the job is released, not failed.
+        if Task.isCancelled && isStopping { return }
+        if case .retry(_, let reason) = outcome {
+            jobLogger.warning("job attempt failed", metadata: ["attempt": "\(job.attempt)", "error": "\(reason)"])
+        }
+        completer.record(.init(id: job.id, attempt: job.attempt, outcome: outcome))
+    }
+
+    /// Runs the handler against a deadline; on expiry the handler's task is cancelled
+    /// and the attempt fails without waiting for a handler that ignores cancellation.
+    static func run(_ entry: JobRegistry.Entry, job: ClaimedJob, context: JobContext, timeout: Duration) async -> JobOutcome {
+        let decided = NIOLockedValueBox(false)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<JobOutcome, Never>) in
+            func finish(_ outcome: JobOutcome) -> Bool {
+                let first = decided.withLockedValue { done -> Bool in
+                    if done { return false }
+                    done = true
+                    return true
+                }
+                if first { continuation.resume(returning: outcome) }
+                return first
+            }
+            let handler = Task {
+                let outcome: JobOutcome
+                do {
+                    outcome = try await entry.run(job.arguments, context)
+                } catch {
+                    outcome = .retry(after: nil, reason: describe(error))
+                }
+                _ = finish(outcome)
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                if finish(.retry(after: nil, reason: "timed out after \(timeout)")) { handler.cancel() }
+            }
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        return text.count > 2000 ? String(text.prefix(2000)) + "…" : text
+    }
+
+    /// Puts jobs cancelled by shutdown back on the queue; the interrupted attempt does not count.
+    func release(_ jobs: [Int64: Int]) async {
+        let ids = Array(jobs.keys), attempts = jobs.values.map { Int32($0) }
+        do {
+            try await client.query(
+                """
+                WITH released AS (
+                    UPDATE jobs j SET state = 'available', attempt = j.attempt - 1, run_at = now(),
+                        attempted_by = NULL, lease_expires_at = NULL
+                    FROM unnest(\(ids)::int8[], \(attempts)::int4[]) AS c(id, attempt)
+                    WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+                    RETURNING j.queue
+                )
+                SELECT pg_notify(\(JobQueue.notifyChannel), queue) FROM (SELECT DISTINCT queue FROM released) q
+                """, logger: logger)
+        } catch {
+            logger.warning(
+                "cannot release jobs on shutdown; they return when their lease expires",
+                metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+}
