@@ -97,6 +97,7 @@ let package = Package(
             dependencies: [
                 "Core", "Scheduler", "Jobs", "API",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -62,6 +62,14 @@ public struct JobQueue: Sendable {
         }
     }
 
+    /// Enqueues a job built by kind name (operators, tools).
+    @discardableResult
+    public func enqueue(_ job: NewJob, logger: Logger) async throws -> Int64? {
+        try await client.withConnection { connection in
+            try await Self.insert(job, on: connection, logger: logger)
+        }
+    }
+
     /// Enqueues inside the caller's transaction: the job exists iff that transaction
     /// commits, and workers are woken only then (NOTIFY is transactional).
     @discardableResult

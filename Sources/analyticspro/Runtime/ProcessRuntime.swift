@@ -5,6 +5,7 @@ import Foundation
 import Jobs
 import Logging
 import PostgresNIO
+import Scheduler
 import ServiceLifecycle
 
 /// Starts the long-running parts of one process under a service group and stops them
@@ -12,10 +13,12 @@ import ServiceLifecycle
 struct ProcessRuntime {
     enum Role: CaseIterable {
         case api
+        case worker
     }
 
     let options: GlobalOptions
     let roles: [Role]
+    var workerConfiguration = WorkerConfiguration(queues: JobCatalog.defaultQueues)
 
     func run() async throws {
         let configuration = try options.resolve()
@@ -23,9 +26,17 @@ struct ProcessRuntime {
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
 
-        let client = session.setup.makeClient()
+        let client = session.setup.makeClient(maximumConnections: 40)
+        // The client is listed first so that it stops last.
         var services: [any Service] = [client]
         services.append(PartitionMaintenanceService(client: client, logger: logger))
+        if roles.contains(.worker) {
+            services.append(
+                Worker(
+                    client: client, listenConfiguration: session.setup.url.connectionConfiguration,
+                    registry: JobCatalog.registry(client: client), configuration: workerConfiguration,
+                    logger: logger))
+        }
         if roles.contains(.api) {
             let app = APIServer.makeApplication(
                 .init(client: client), host: configuration.host, port: configuration.port, logger: logger)
