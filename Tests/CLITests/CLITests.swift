@@ -90,6 +90,54 @@ import Glibc
         }
     }
 
+    /// A worker process killed with SIGKILL mid-job: its job comes back through the
+    /// lease and runs in another worker process.
+    @Test func jobsOfAKilledWorkerProcessRunElsewhere() async throws {
+        let database = try await TestPostgres.shared.makeDatabase()
+        let environment = ["DATABASE_URL": url(database)]
+        let logger = Logger(label: "test")
+        let id = try await database.withConnection(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO jobs (kind, queue, args) VALUES ('diagnostics.sleep', 'default', '{"milliseconds": 60000}')
+                RETURNING id
+                """, logger: logger
+            ).collect().first!.decode(Int64.self)
+        }
+        func job() async throws -> (String, Int32, String?, String) {
+            try await database.withConnection(logger: logger) { connection in
+                try await connection.query(
+                    "SELECT state, attempt, attempted_by, errors::text FROM jobs WHERE id = \(id)", logger: logger
+                ).collect().first!.decode((String, Int32, String?, String).self)
+            }
+        }
+        func waitUntil(_ condition: ((String, Int32, String?, String)) -> Bool) async throws -> (String, Int32, String?, String) {
+            var current = try await job()
+            for _ in 0..<200 where !condition(current) {
+                try await Task.sleep(for: .milliseconds(100))
+                current = try await job()
+            }
+            return current
+        }
+        let first = try ChildProcess(binary, ["worker", "--queues", "default=1", "--lease", "2"], environment: environment)
+        let running = try await waitUntil { $0.0 == "running" }
+        #expect(running.0 == "running", "worker stderr: \(first.stderr)")
+        first.signal(SIGKILL)
+        _ = await first.wait(timeout: .seconds(5))
+
+        let second = try ChildProcess(
+            binary, ["worker", "--queues", "default=1", "--lease", "2", "--shutdown-timeout", "0"], environment: environment)
+        let rescued = try await waitUntil { $0.0 == "running" && $0.1 == 2 }
+        #expect(rescued.0 == "running" && rescued.1 == 2, "worker stderr: \(second.stderr)")
+        #expect(rescued.2 != running.2)
+        #expect(rescued.3.contains("lease expired"))
+        // SIGTERM: the second worker gives the job back and exits 0.
+        second.signal(SIGTERM)
+        #expect(await second.wait(timeout: .seconds(20)) == 0)
+        let released = try await job()
+        #expect(released.0 == "available" && released.1 == 1)
+    }
+
     /// `run` with no DATABASE_URL: creates the embedded cluster, becomes ready, and on
     /// SIGTERM/SIGINT exits 0 leaving no server and no lock behind.
     @Test(arguments: [SIGTERM, SIGINT])

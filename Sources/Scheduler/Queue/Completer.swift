@@ -20,6 +20,9 @@ final class Completer: Sendable {
         self.logger = logger
     }
 
+    /// Jobs whose result is not yet written: still held by this worker.
+    var pendingJobIDs: [Int64] { pending.withLockedValue { $0.map(\.id) } }
+
     func record(_ completion: Completion) {
         pending.withLockedValue { $0.append(completion) }
         signal.signal()

@@ -12,11 +12,12 @@ public struct QueueMaintenance: Sendable {
         self.logger = logger
     }
 
-    func renewLeases(workerID: String, lease: Duration) async throws {
+    func renewLeases(ids: [Int64], workerID: String, lease: Duration) async throws {
+        guard !ids.isEmpty else { return }
         try await client.query(
             """
             UPDATE jobs SET lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
-            WHERE state = 'running' AND attempted_by = \(workerID)
+            WHERE id = ANY(\(ids)::int8[]) AND state = 'running' AND attempted_by = \(workerID)
             """, logger: logger)
     }
 

@@ -40,6 +40,9 @@ final class QueueRunner: Sendable {
 
     var isStopping: Bool { stopping.withLockedValue { $0 } }
 
+    /// Jobs this runner is executing right now.
+    var runningJobIDs: [Int64] { inFlight.withLockedValue { Array($0.keys) } }
+
     /// Runs until `stop()`: then claims nothing more, lets running jobs finish within
     /// the shutdown timeout, cancels the rest and puts them back on the queue.
     func run() async {

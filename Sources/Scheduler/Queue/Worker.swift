@@ -126,8 +126,11 @@ public final class Worker: Service, Sendable {
             await backgroundStop.wait(timeout: configuration.heartbeatInterval)
             if stopping { return }
             do {
+                // Only jobs this process really holds: a claim whose reply was lost (the
+                // database restarted mid-query) must expire and be rescued, not kept alive.
+                let held = runners.values.flatMap(\.runningJobIDs) + completer.pendingJobIDs
                 try await maintenance.renewLeases(
-                    workerID: configuration.workerID, lease: configuration.leaseDuration)
+                    ids: held, workerID: configuration.workerID, lease: configuration.leaseDuration)
             } catch {
                 logger.warning("lease heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
             }
