@@ -104,7 +104,8 @@ public struct JobQueue: Sendable {
         return nil
     }
 
-    /// Enqueues many jobs in one statement (arrays unnested server-side).
+    /// Enqueues many jobs in one statement: COPY when no job has a unique key or a
+    /// run-at, else an INSERT of unnested arrays that skips held unique keys.
     /// - Returns: how many were inserted (unique-key duplicates are skipped).
     @discardableResult
     public func enqueueMany(_ jobs: [NewJob], logger: Logger) async throws -> Int {
@@ -117,6 +118,7 @@ public struct JobQueue: Sendable {
     @discardableResult
     public static func enqueueMany(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> Int {
         guard !jobs.isEmpty else { return 0 }
+        if canCopy(jobs) { return try await copy(jobs, on: connection, logger: logger) }
         var kinds: [String] = [], queues: [String] = [], args: [String] = [], priorities: [Int16] = []
         var attempts: [Int32] = [], runAts: [Date] = [], timeouts: [Int32] = [], keys: [String] = [], orgs: [String] = []
         for job in jobs {

@@ -14,10 +14,15 @@ public struct QueueMaintenance: Sendable {
 
     func renewLeases(ids: [Int64], workerID: String, lease: Duration) async throws {
         guard !ids.isEmpty else { return }
+        // SKIP LOCKED: rows being completed right now need no renewal, and waiting on
+        // them in another order than the completer's batch would risk a deadlock.
         try await client.query(
             """
             UPDATE jobs SET lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
-            WHERE id = ANY(\(ids)::int8[]) AND state = 'running' AND attempted_by = \(workerID)
+            WHERE id IN (
+                SELECT id FROM jobs
+                WHERE id = ANY(\(ids)::int8[]) AND state = 'running' AND attempted_by = \(workerID)
+                FOR UPDATE SKIP LOCKED)
             """, logger: logger)
     }
 

@@ -40,6 +40,9 @@ final class QueueRunner: Sendable {
 
     var isStopping: Bool { stopping.withLockedValue { $0 } }
 
+    /// Smallest claim worth a query while other jobs of this queue are running.
+    var minimumClaim: Int { max(1, min(configuration.claimBatchSize, concurrency) / 4) }
+
     /// Jobs this runner is executing right now.
     var runningJobIDs: [Int64] { inFlight.withLockedValue { Array($0.keys) } }
 
@@ -49,9 +52,12 @@ final class QueueRunner: Sendable {
         await withDiscardingTaskGroup { group in
             var failures = 0
             while !isStopping {
-                let capacity = concurrency - inFlight.withLockedValue { $0.count }
-                guard capacity > 0 else {
-                    await wakeup.wait(timeout: configuration.pollInterval)
+                let running = inFlight.withLockedValue { $0.count }
+                let capacity = concurrency - running
+                // While jobs run, wait for a worthwhile batch rather than claiming each
+                // freed slot on its own: one query per job would cap throughput.
+                guard capacity > 0, running == 0 || capacity >= minimumClaim else {
+                    await wakeup.wait(timeout: .milliseconds(5))
                     continue
                 }
                 let wanted = min(capacity, configuration.claimBatchSize)
@@ -93,25 +99,13 @@ final class QueueRunner: Sendable {
     }
 
     func claim(limit: Int) async throws -> [ClaimedJob] {
-        let leaseMS = configuration.leaseDuration.milliseconds
-        let rows = try await client.query(
-            """
-            WITH claimable AS (
-                SELECT id FROM jobs
-                WHERE queue = \(queue) AND state IN ('available', 'scheduled', 'retryable') AND run_at <= now()
-                ORDER BY priority, run_at, id
-                LIMIT \(Int32(limit))
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(),
-                attempted_by = \(configuration.workerID), lease_expires_at = now() + \(leaseMS) * interval '1 millisecond'
-            FROM claimable WHERE j.id = claimable.id
-            RETURNING j.id, j.kind, j.args::text, j.attempt, j.max_attempts, j.timeout_ms, j.created_at
-            """, logger: logger)
+        let rows = try await client.execute(
+            ClaimJobsStatement(
+                queue: queue, limit: Int32(limit), workerID: configuration.workerID,
+                leaseMilliseconds: configuration.leaseDuration.milliseconds),
+            logger: logger)
         var jobs: [ClaimedJob] = []
-        for try await (id, kind, args, attempt, maxAttempts, timeoutMS, createdAt) in rows.decode(
-            (Int64, String, String, Int32, Int32, Int32?, Date).self)
-        {
+        for try await (id, kind, args, attempt, maxAttempts, timeoutMS, createdAt) in rows {
             jobs.append(
                 ClaimedJob(
                     id: id, kind: kind, queue: queue, arguments: Array(args.utf8), attempt: Int(attempt),

@@ -47,4 +47,3 @@ CREATE INDEX jobs_finished_idx ON jobs (finished_at) WHERE state IN ('completed'
 CREATE UNIQUE INDEX jobs_unique_key_idx ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('available', 'scheduled', 'running', 'retryable');
 
-CREATE INDEX jobs_kind_idx ON jobs (kind, state);
