@@ -15,7 +15,7 @@ struct AnalyticsPro: AsyncParsableCommand {
             """,
         subcommands: [
             RunCommand.self, ServeCommand.self, WorkerCommand.self, MigrateCommand.self, OrgCommand.self,
-            JobsCommand.self, BenchCommand.self,
+            JobsCommand.self, CronCommand.self, BenchCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )
