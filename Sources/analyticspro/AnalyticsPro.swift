@@ -14,7 +14,8 @@ struct AnalyticsPro: AsyncParsableCommand {
             starting it for the command's duration when it is not already running.
             """,
         subcommands: [
-            RunCommand.self, ServeCommand.self, WorkerCommand.self, MigrateCommand.self, OrgCommand.self,
+            RunCommand.self, ServeCommand.self, WorkerCommand.self, SchedulerCommand.self, MigrateCommand.self,
+            OrgCommand.self,
             JobsCommand.self, CronCommand.self, BenchCommand.self,
         ],
         defaultSubcommand: RunCommand.self

@@ -33,6 +33,20 @@ import Glibc
         #expect(result.stderr.contains(message), "stderr: \(result.stderr)")
     }
 
+    @Test func cronNextPrintsFireTimesWithOffsets() async throws {
+        let result = try await ChildProcess.run(
+            binary, ["cron", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T12:00:00-05:00", "--count", "2"])
+        #expect(result.status == 0)
+        #expect(result.stdout == "2026-03-08T03:00:00-04:00\n2026-03-09T02:30:00-04:00\n")
+        let bad = try await ChildProcess.run(binary, ["cron", "next", "* * * * MONDAY"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("day-of-week field"))
+        let badZone = try await ChildProcess.run(binary, ["cron", "next", "* * * * *", "--tz", "Europe/Nowhere"])
+        #expect(badZone.status == 2 && badZone.stderr.contains("time zone"))
+        let badFrom = try await ChildProcess.run(binary, ["cron", "next", "* * * * *", "--from", "yesterday"])
+        #expect(badFrom.status == 2 && badFrom.stderr.contains("--from"))
+    }
+
     @Test func unknownSubcommandOrFlagFails() async throws {
         let subcommand = try await ChildProcess.run(binary, ["frobnicate"])
         #expect(subcommand.status != 0)

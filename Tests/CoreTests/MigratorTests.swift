@@ -33,8 +33,8 @@ import Testing
         try await withTestDatabase { client, _ in
             // Every primary key and unique index on a table with org_id starts with org_id
             // (what distributing by org_id requires), except the API key hash lookup,
-            // which happens before the organization is known. The job queue is not a tenant
-            // table: its org_id only tags jobs, and it stays on the coordinator.
+            // which happens before the organization is known. The job queue and cron schedules are not tenant
+            // tables: their org_id only tags rows, and they stay on the coordinator.
             let offenders = try await client.query(
                 """
                 SELECT i.indexrelid::regclass::text
@@ -42,7 +42,7 @@ import Testing
                 JOIN pg_class t ON t.oid = i.indrelid
                 JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
                 WHERE EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'org_id')
-                  AND t.relkind IN ('r', 'p') AND i.indisunique AND t.relname <> 'jobs'
+                  AND t.relkind IN ('r', 'p') AND i.indisunique AND t.relname NOT IN ('jobs', 'cron_schedules')
                   AND (SELECT attname FROM pg_attribute WHERE attrelid = t.oid AND attnum = i.indkey[0]) IS DISTINCT FROM 'org_id'
                   AND i.indexrelid::regclass::text <> 'api_keys_key_hash_key'
                 """, logger: logger

@@ -24,3 +24,15 @@ struct RunCommand: AsyncParsableCommand {
         try await ProcessRuntime(options: options, roles: ProcessRuntime.Role.allCases).run()
     }
 }
+
+struct SchedulerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scheduler",
+        abstract: "Run the cron scheduler: due ticks become jobs, each exactly once however many schedulers run.")
+
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        try await ProcessRuntime(options: options, roles: [.scheduler]).run()
+    }
+}

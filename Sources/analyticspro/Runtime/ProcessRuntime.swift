@@ -14,6 +14,7 @@ struct ProcessRuntime {
     enum Role: CaseIterable {
         case api
         case worker
+        case scheduler
     }
 
     let options: GlobalOptions
@@ -36,6 +37,18 @@ struct ProcessRuntime {
                     client: client, listenConfiguration: session.setup.url.connectionConfiguration,
                     registry: JobCatalog.registry(client: client), configuration: workerConfiguration,
                     logger: logger))
+        }
+        if roles.contains(.scheduler) {
+            do {
+                try await session.withClient { client in
+                    try await ScheduleStore(client: client).upsertCodeSchedules(PlatformSchedules.all, logger: logger)
+                }
+            } catch {
+                throw CLIFailure.runtime("cannot declare the platform's schedules: \(error)")
+            }
+            services.append(
+                CronScheduler(
+                    client: client, listenConfiguration: session.setup.url.connectionConfiguration, logger: logger))
         }
         if roles.contains(.api) {
             let app = APIServer.makeApplication(

@@ -1,0 +1,12 @@
+import Scheduler
+
+/// The platform's periodic jobs, declared in one place and upserted at every start.
+public enum PlatformSchedules {
+    public static let all: [ScheduleDefinition] = [
+        // Partitions for coming months, and expiry of old ones. Daily is plenty: three
+        // months are kept ahead, and the default partition catches anything else.
+        ScheduleDefinition(
+            name: "platform.partition-upkeep", expression: "17 3 * * *", timeZone: "UTC",
+            jobKind: PartitionUpkeepJob.kind, queue: "maintenance", overlap: .skip),
+    ]
+}
