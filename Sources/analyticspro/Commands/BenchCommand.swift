@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks against the configured database; print name=value lines.",
-        subcommands: [Queue.self])
+        subcommands: [Queue.self, Cron.self])
 
     struct Queue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -37,6 +37,30 @@ struct BenchCommand: AsyncParsableCommand {
             let bench = QueueBenchmark(
                 url: session.setup.url, jobs: jobs, workers: workers, concurrency: concurrency,
                 claimBatch: claimBatch, singleJobs: singleJobs, latencyJobs: latencyJobs, logger: logger)
+            try await session.withClient { client in try await bench.run(client: client) }
+        }
+    }
+}
+
+extension BenchCommand {
+    struct Cron: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cron: next-fire computations per second; tick lag and idle CPU with many schedules loaded.")
+
+        @Option(help: "Next-fire computations to time.") var computations: Int = 2_000_000
+        @Option(help: "Schedules loaded for the tick-lag phase.") var schedules: Int = 100_000
+        @Option(help: "Seconds the tick-lag phase runs.") var seconds: Int = 30
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            guard computations > 0, schedules > 0, seconds > 2 else { throw CLIFailure.usage("counts must be positive, --seconds over 2") }
+            print("next_per_s=\(try CronBenchmark.nextPerSecond(computations: computations))")
+            let configuration = try options.resolve()
+            var logger = Logger(label: "analyticspro.bench")
+            logger.logLevel = .warning
+            let session = try await DatabaseSession.open(configuration, logger: logger)
+            defer { session.close() }
+            let bench = CronBenchmark(url: session.setup.url, schedules: schedules, seconds: seconds, logger: logger)
             try await session.withClient { client in try await bench.run(client: client) }
         }
     }
