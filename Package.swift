@@ -89,6 +89,8 @@ let package = Package(
                 "Core", "Scheduler",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             resources: [.copy("OpenAPI/openapi.yaml")],
             swiftSettings: swiftSettings

@@ -7,8 +7,13 @@ import PostgresNIO
 public enum APIServer {
     public struct Dependencies: Sendable {
         public var client: PostgresClient
-        public init(client: PostgresClient) {
+        public var authenticator: APIKeyAuthenticator
+        public var ingestor: EventIngestor
+
+        public init(client: PostgresClient, logger: Logger = Logger(label: "analyticspro.api")) {
             self.client = client
+            self.authenticator = APIKeyAuthenticator(client: client)
+            self.ingestor = EventIngestor(client: client, logger: logger)
         }
     }
 
@@ -20,6 +25,9 @@ public enum APIServer {
         router.add(middleware: JSONErrorMiddleware())
         HealthRoutes(client: dependencies.client).register(on: router)
         OpenAPIRoutes().register(on: router)
+        let api = router.group("api").add(middleware: AuthMiddleware(authenticator: dependencies.authenticator))
+        EventRoutes(client: dependencies.client, ingestor: dependencies.ingestor).register(on: api)
+        KeyRoutes(client: dependencies.client).register(on: api)
         return router
     }
 
@@ -30,6 +38,7 @@ public enum APIServer {
         Application(
             router: makeRouter(dependencies),
             configuration: .init(address: .hostname(host, port: port), serverName: "analyticspro"),
+            services: [LastUsedFlushService(authenticator: dependencies.authenticator, logger: logger)],
             logger: logger)
     }
 }

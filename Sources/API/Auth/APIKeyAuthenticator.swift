@@ -1,0 +1,86 @@
+import Core
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// Resolves `Authorization: Bearer ap_…` to a `Principal`.
+///
+/// Lookups are cached for one second: a revoked or expired key stops working within a
+/// second on every API node without any node telling the others. `last_used_at` is
+/// gathered in memory and written once a minute for all keys together.
+public final class APIKeyAuthenticator: Sendable {
+    struct Entry {
+        let principal: Principal?
+        let expiresAt: Date?
+        let fetchedAt: ContinuousClock.Instant
+    }
+
+    let client: PostgresClient
+    let cacheLifetime: Duration
+    private let cache = NIOLockedValueBox<[String: Entry]>([:])
+    private let used = NIOLockedValueBox<[UUID: Date]>([:])
+
+    public init(client: PostgresClient, cacheLifetime: Duration = .seconds(1)) {
+        self.client = client
+        self.cacheLifetime = cacheLifetime
+    }
+
+    /// - Throws: 401 for a missing, unknown, revoked or expired key.
+    public func authenticate(authorization: String?, logger: Logger) async throws -> Principal {
+        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
+            throw AppError(.unauthorized, "missing 'Authorization: Bearer <API key>' header")
+        }
+        let token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        guard token.hasPrefix(APIKeySecret.prefix), token.count < 200 else {
+            throw AppError(.unauthorized, "invalid API key")
+        }
+        let hash = APIKeySecret.hash(token)
+        let now = ContinuousClock.now
+        var entry = cache.withLockedValue { $0[hash] }
+        if entry == nil || now - entry!.fetchedAt > cacheLifetime {
+            entry = try await fetch(hash: hash, logger: logger)
+            cache.withLockedValue { cache in
+                if cache.count > 100_000 { cache.removeAll() }
+                cache[hash] = entry
+            }
+        }
+        guard let principal = entry?.principal else { throw AppError(.unauthorized, "invalid or revoked API key") }
+        if let expiresAt = entry?.expiresAt, expiresAt <= Date() {
+            throw AppError(.unauthorized, "API key expired")
+        }
+        used.withLockedValue { $0[principal.keyID] = Date() }
+        return principal
+    }
+
+    func fetch(hash: String, logger: Logger) async throws -> Entry {
+        let rows = try await client.query(
+            """
+            SELECT org_id, id, array_to_string(permissions, ','), expires_at FROM api_keys
+            WHERE key_hash = \(hash) AND revoked_at IS NULL
+            """, logger: logger)
+        for try await (orgID, keyID, permissions, expiresAt) in rows.decode((UUID, UUID, String, Date?).self) {
+            let set = Set(permissions.split(separator: ",").compactMap { APIKeyPermission(rawValue: String($0)) })
+            return Entry(
+                principal: Principal(orgID: orgID, keyID: keyID, permissions: set), expiresAt: expiresAt,
+                fetchedAt: .now)
+        }
+        return Entry(principal: nil, expiresAt: nil, fetchedAt: .now)
+    }
+
+    /// Writes the gathered `last_used_at` values in one statement.
+    public func flushLastUsed(logger: Logger) async throws {
+        let batch = used.withLockedValue { used -> [UUID: Date] in
+            let batch = used
+            used.removeAll()
+            return batch
+        }
+        guard !batch.isEmpty else { return }
+        let ids = Array(batch.keys), times = ids.map { batch[$0]! }
+        try await client.query(
+            """
+            UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, u.at)
+            FROM unnest(\(ids)::uuid[], \(times)::timestamptz[]) AS u(id, at) WHERE k.id = u.id
+            """, logger: logger)
+    }
+}

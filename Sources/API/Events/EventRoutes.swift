@@ -1,0 +1,104 @@
+import Core
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+
+/// `POST /api/events`, `POST /api/events/batch`.
+struct EventRoutes: Sendable {
+    static let maximumBatchEvents = 1000
+    static let maximumBatchBytes = 5 * 1024 * 1024
+    static let maximumSingleBytes = 64 * 1024
+
+    let client: PostgresClient
+    let ingestor: EventIngestor
+
+    func register(on group: RouterGroup<APIRequestContext>) {
+        group.post("events", use: single)
+        group.post("events/batch", use: batch)
+    }
+
+    struct BatchBody: Decodable {
+        let events: [IncomingEvent]
+    }
+
+    struct Rejection: Encodable {
+        let index: Int
+        let code: String
+        let message: String
+    }
+
+    struct BatchResult: Encodable {
+        let accepted: Int
+        let duplicates: Int
+        let rejected: [Rejection]
+    }
+
+    struct SingleResult: Encodable {
+        let id: String
+        let accepted: Int
+        let duplicates: Int
+    }
+
+    @Sendable func single(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal(.write)
+        let body = try await JSONBody.read(request, limit: Self.maximumSingleBytes)
+        let event = try JSONBody.decode(IncomingEvent.self, from: body, what: "an event object")
+        let retention = try await retentionDays(principal.orgID, logger: context.logger)
+        switch EventValidator.validate(event, now: Date(), retentionDays: retention) {
+        case .failure(let problem):
+            throw AppError(.invalidField, problem.message)
+        case .success(let valid):
+            let outcome = try await store(principal, [valid], request: request, context: context)
+            return try JSONBody.response(
+                SingleResult(id: valid.id.uuidString.lowercased(), accepted: outcome.accepted, duplicates: outcome.duplicates),
+                status: outcome.accepted == 1 ? .accepted : .ok)
+        }
+    }
+
+    @Sendable func batch(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal(.write)
+        let body = try await JSONBody.read(request, limit: Self.maximumBatchBytes)
+        let batch = try JSONBody.decode(BatchBody.self, from: body, what: "an object with an 'events' array")
+        guard batch.events.count <= Self.maximumBatchEvents else {
+            throw AppError(.payloadTooLarge, "a batch holds at most \(Self.maximumBatchEvents) events, got \(batch.events.count)")
+        }
+        let retention = try await retentionDays(principal.orgID, logger: context.logger)
+        let now = Date()
+        var valid: [ValidEvent] = []
+        var rejected: [Rejection] = []
+        for (index, event) in batch.events.enumerated() {
+            switch EventValidator.validate(event, now: now, retentionDays: retention) {
+            case .success(let event): valid.append(event)
+            case .failure(let problem): rejected.append(Rejection(index: index, code: problem.code, message: problem.message))
+            }
+        }
+        let outcome = try await store(principal, valid, request: request, context: context)
+        return try JSONBody.response(
+            BatchResult(accepted: outcome.accepted, duplicates: outcome.duplicates, rejected: rejected))
+    }
+
+    func store(
+        _ principal: Principal, _ events: [ValidEvent], request: Request, context: APIRequestContext
+    ) async throws -> EventIngestor.Outcome {
+        do {
+            return try await ingestor.ingest(
+                orgID: principal.orgID, events: events, ipAddress: context.remoteAddress?.ipAddress,
+                userAgent: request.headers[.userAgent].map { String($0.prefix(1024)) })
+        } catch let error as QuotaExceeded {
+            throw error.appError
+        }
+    }
+
+    /// Retention changes rarely; read per request it costs an index probe, which the
+    /// organization lookup in the write transaction would cost anyway.
+    func retentionDays(_ orgID: UUID, logger: Logger) async throws -> Int {
+        do {
+            let rows = try await client.query("SELECT retention_days FROM organizations WHERE id = \(orgID)", logger: logger)
+            for try await days in rows.decode(Int32.self) { return Int(days) }
+        } catch {
+            throw AppError(.unavailable, "the event store is unavailable; retry with the same event ids")
+        }
+        throw AppError(.unauthorized, "organization no longer exists")
+    }
+}

@@ -1,0 +1,47 @@
+import Core
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Reading and writing JSON bodies with DESIGN §7's errors.
+enum JSONBody {
+    /// The body, after checking its content type and size; 415 / 413 otherwise.
+    static func read(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw AppError(.unsupportedMediaType, "Content-Type must be application/json")
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw AppError(.payloadTooLarge, "request body exceeds \(limit / 1024) KiB")
+        } catch is NIOTooManyBytesError {
+            throw AppError(.payloadTooLarge, "request body exceeds \(limit / 1024) KiB")
+        }
+    }
+
+    /// Decodes `T`; malformed JSON or non-UTF-8 bytes are a 400.
+    static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, what: String) throws -> T {
+        guard String(validating: buffer.readableBytesView, as: UTF8.self) != nil else {
+            throw AppError(.invalidJSON, "request body is not valid UTF-8")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch DecodingError.dataCorrupted {
+            throw AppError(.invalidJSON, "request body is not valid JSON")
+        } catch {
+            throw AppError(.invalidJSON, "request body must be \(what)")
+        }
+    }
+
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamps.format(date))
+        }
+        let data = try encoder.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
