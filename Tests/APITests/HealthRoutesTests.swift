@@ -93,7 +93,7 @@ import Testing
         let logger = Logger(label: "test.ready")
         let cluster = try EmbeddedPostgres(stateDirectory: state, settings: ["fsync": "off"])
         defer { cluster.kill() }
-        try cluster.start(logger: logger)
+        try await cluster.startAsync(logger: logger)
         try await cluster.databaseURL.withConnection(logger: logger) { connection in
             try await Migrator().migrate(on: connection, logger: logger)
         }
@@ -117,9 +117,9 @@ import Testing
                     return last
                 }
                 #expect(try await waitFor(.ok) == .ok)
-                cluster.kill()
+                await cluster.killAsync()
                 #expect(try await waitFor(.serviceUnavailable) == .serviceUnavailable)
-                try cluster.start(logger: logger)
+                try await cluster.startAsync(logger: logger)
                 #expect(try await waitFor(.ok) == .ok)
             }
         }

@@ -21,11 +21,11 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: state) }
         let cluster = try EmbeddedPostgres(stateDirectory: state)
         defer { cluster.kill() }
-        #expect(try cluster.start(logger: logger) == true)
+        #expect(try await cluster.startAsync(logger: logger) == true)
         #expect(cluster.isRunning())
         // A second user of the same state folder connects instead of starting another.
         let again = try EmbeddedPostgres(stateDirectory: state)
-        #expect(try again.start(logger: logger) == false)
+        #expect(try await again.startAsync(logger: logger) == false)
         if geteuid() == 0 {
             // initdb refuses root: the data folder belongs to the unprivileged user.
             let owner = try FileManager.default.attributesOfItem(atPath: cluster.dataDirectory)[.ownerAccountName] as? String
@@ -43,7 +43,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(atPath: state) }
         let cluster = try EmbeddedPostgres(stateDirectory: state)
         defer { cluster.kill() }
-        try cluster.start(logger: logger)
+        try await cluster.startAsync(logger: logger)
         let pidFile = cluster.dataDirectory + "/postmaster.pid"
         let pid = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).split(separator: "\n")[0])!
         kill(pid, SIGKILL)
@@ -53,7 +53,7 @@ import Glibc
         var lines = try String(contentsOfFile: pidFile, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
         lines[0] = "1"
         try lines.joined(separator: "\n").write(toFile: pidFile, atomically: false, encoding: .utf8)
-        #expect(try cluster.start(logger: logger) == true)
+        #expect(try await cluster.startAsync(logger: logger) == true)
         #expect(cluster.isRunning())
     }
 }

@@ -14,7 +14,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: state) }
         let cluster = try EmbeddedPostgres(stateDirectory: state, settings: ["fsync": "off"])
         defer { cluster.kill() }
-        try cluster.start(logger: queueLogger)
+        try await cluster.startAsync(logger: queueLogger)
         let url = cluster.databaseURL
         try await url.withConnection(logger: queueLogger) { connection in
             try await Migrator().migrate(on: connection, logger: queueLogger)
@@ -38,9 +38,9 @@ import Testing
                     (try await client.scalar("SELECT count(*)::int FROM executions", as: Int.self) ?? 0) > 30
                 }
                 #expect(started)
-                cluster.kill()
+                await cluster.killAsync()
                 try await Task.sleep(for: .seconds(1))
-                try cluster.start(logger: queueLogger)
+                try await cluster.startAsync(logger: queueLogger)
                 let finished = try await eventually(timeout: .seconds(60)) {
                     (try? await client.scalar(
                         "SELECT count(*)::int FROM jobs WHERE state = 'completed'", as: Int.self)) == 300

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 #if canImport(Glibc)
@@ -23,6 +24,7 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = spawnActionsCloseFrom(&actions, 3)
         var env = ProcessInfo.processInfo.environment
         for key in ["DATABASE_URL", "HOST", "PORT", "STATE_DIR", "LOG_LEVEL"] { env[key] = nil }
         env.merge(environment) { _, new in new }

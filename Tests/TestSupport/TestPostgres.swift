@@ -23,23 +23,29 @@ public actor TestPostgres {
     private var templateTask: Task<Void, any Error>?
     public let logger = Logger(label: "test.postgres")
 
-    /// The server's administrative database.
-    public func serverURL() throws -> DatabaseURL {
+    private var baseTask: Task<DatabaseURL, any Error>?
+
+    /// The server's administrative database (started once, off the cooperative threads).
+    public func serverURL() async throws -> DatabaseURL {
         if let base { return base }
-        let url: DatabaseURL
-        if let raw = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], !raw.isEmpty {
-            url = try DatabaseURL(parsing: raw)
-        } else {
-            let cluster = try Self.startThrowawayCluster(logger: logger)
-            url = cluster.databaseURL.with(database: "postgres")
+        if baseTask == nil {
+            let logger = self.logger
+            baseTask = Task {
+                if let raw = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"], !raw.isEmpty {
+                    return try DatabaseURL(parsing: raw)
+                }
+                let cluster = try await NIOThreadPool.singleton.runIfActive { try Self.startThrowawayCluster(logger: logger) }
+                return cluster.databaseURL.with(database: "postgres")
+            }
         }
+        let url = try await baseTask!.value
         base = url
         return url
     }
 
     /// A new, empty database; migrated to the latest schema unless `migrated` is false.
     public func makeDatabase(migrated: Bool = true) async throws -> DatabaseURL {
-        let server = try serverURL()
+        let server = try await serverURL()
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         if migrated { try await ensureTemplate(server: server) }
         let template = migrated ? "analyticspro_template" : "template0"
@@ -109,6 +115,7 @@ public actor TestPostgres {
         for fd: Int32 in 0...2 {
             posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
         }
+        _ = spawnActionsCloseFrom(&actions, 3)
         let parts: [String] = ["/bin/sh", "-c", script]
         let argv = parts.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

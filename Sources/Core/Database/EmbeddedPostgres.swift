@@ -270,3 +270,24 @@ public struct EmbeddedPostgresError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+import NIOPosix
+
+extension EmbeddedPostgres {
+    /// `start` on a thread-pool thread: initdb and `pg_ctl -w` block for seconds, which
+    /// must not stall Swift concurrency's few cooperative threads.
+    @discardableResult
+    public func startAsync(logger: Logger) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { try self.start(logger: logger) }
+    }
+
+    /// `stop` off the cooperative threads.
+    public func stopAsync(logger: Logger) async {
+        _ = try? await NIOThreadPool.singleton.runIfActive { self.stop(logger: logger) }
+    }
+
+    /// `kill` off the cooperative threads.
+    public func killAsync() async {
+        _ = try? await NIOThreadPool.singleton.runIfActive { self.kill() }
+    }
+}

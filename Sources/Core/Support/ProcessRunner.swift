@@ -44,6 +44,9 @@ public enum ProcessRunner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // The child (and a server it daemonises) must not keep this process's sockets
+        // and pipes open.
+        _ = spawnActionsCloseFrom(&actions, 3)
 
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         let cArgs = argv.map { strdup($0) } + [nil]
@@ -66,3 +69,7 @@ public enum ProcessRunner {
         return Result(status: exitStatus, output: String(decoding: data, as: UTF8.self))
     }
 }
+
+/// glibc ≥ 2.34 has it, but its header hides it behind _GNU_SOURCE.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+public func spawnActionsCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ lowestFD: Int32) -> Int32
