@@ -273,3 +273,60 @@ func errorCode(_ body: [String: Any]) -> String? {
         }
     }
 }
+
+@Suite struct EventQueryTests {
+    @Test func listsNewestFirstWithFiltersAndCursors() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client)
+            let other = try await IngestionFixture.make(client)
+            let app = Application(router: APIServer.makeRouter(.init(client: client)))
+            let events = (0..<25).map { i in
+                #"{"name": "\#(i % 2 == 0 ? "view" : "click")", "properties": {"plan": "\#(i % 3 == 0 ? "pro" : "free")", "i": \#(i)}, "timestamp": "2026-11-20T10:\#(String(format: "%02d", i)):00Z"}"#
+            }
+            try await app.test(.router) { http in
+                _ = try await post(http, "/api/events/batch", key: fixture.adminKey, json: #"{"events": ["# + events.joined(separator: ",") + "]}")
+                _ = try await post(http, "/api/events/batch", key: other.adminKey, json: #"{"events": [{"name": "view", "timestamp": "2026-11-20T10:30:00Z"}]}"#)
+                func get(_ uri: String, key: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+                    try await http.execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(key)"]) { response in
+                        (response.status, (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:])
+                    }
+                }
+                // Pages of 10, newest first, no gaps or repeats, only this organization's events.
+                var seen: [Int] = []
+                var uri = "/api/events?limit=10"
+                while true {
+                    let (status, body) = try await get(uri, key: fixture.adminKey)
+                    #expect(status == .ok)
+                    let page = body["events"] as? [[String: Any]] ?? []
+                    seen += page.compactMap { ($0["properties"] as? [String: Any])?["i"] as? Int }
+                    guard let cursor = body["next_cursor"] as? String else { break }
+                    uri = "/api/events?limit=10&cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+                }
+                #expect(seen == Array((0..<25).reversed()))
+                // Names, time range and property filters (bound, never spliced).
+                let (_, filtered) = try await get(
+                    "/api/events?event=view&property.plan=pro&start=2026-11-20T10:05:00Z&end=2026-11-20T10:20:00Z", key: fixture.adminKey)
+                let found = (filtered["events"] as? [[String: Any]] ?? []).compactMap { ($0["properties"] as? [String: Any])?["i"] as? Int }
+                #expect(found == [18, 12, 6])
+                let (_, injected) = try await get("/api/events?property.plan'%20OR%201=1--=x", key: fixture.adminKey)
+                #expect((injected["events"] as? [Any])?.isEmpty == true)
+                let (badLimit, _) = try await get("/api/events?limit=5000", key: fixture.adminKey)
+                #expect(badLimit == .unprocessableContent)
+                let (badCursor, _) = try await get("/api/events?cursor=garbage", key: fixture.adminKey)
+                #expect(badCursor == .unprocessableContent)
+                // Stats per event name per day, in the requested zone: 10:00-10:24 UTC is
+                // the 20th in UTC but the 21st in Pacific/Kiritimati (UTC+14).
+                let (_, utc) = try await get("/api/events/stats?start=2026-11-19T00:00:00Z&end=2026-11-22T00:00:00Z", key: fixture.adminKey)
+                let utcRows = utc["stats"] as? [[String: Any]] ?? []
+                #expect(utcRows.count == 2)
+                #expect(utcRows.allSatisfy { $0["day"] as? String == "2026-11-20" })
+                #expect(utcRows.first { $0["event"] as? String == "view" }?["count"] as? Int == 13)
+                let (_, kiritimati) = try await get(
+                    "/api/events/stats?start=2026-11-19T00:00:00Z&end=2026-11-22T00:00:00Z&tz=Pacific/Kiritimati", key: fixture.adminKey)
+                #expect((kiritimati["stats"] as? [[String: Any]] ?? []).allSatisfy { $0["day"] as? String == "2026-11-21" })
+                let (badZone, _) = try await get("/api/events/stats?tz=Mars/Base", key: fixture.adminKey)
+                #expect(badZone == .unprocessableContent)
+            }
+        }
+    }
+}

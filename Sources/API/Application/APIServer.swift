@@ -27,6 +27,7 @@ public enum APIServer {
         OpenAPIRoutes().register(on: router)
         let api = router.group("api").add(middleware: AuthMiddleware(authenticator: dependencies.authenticator))
         EventRoutes(client: dependencies.client, ingestor: dependencies.ingestor).register(on: api)
+        EventQueryRoutes(client: dependencies.client).register(on: api)
         KeyRoutes(client: dependencies.client).register(on: api)
         return router
     }
