@@ -31,8 +31,10 @@ build: deps
 run: build
 	$(BIN) run
 
+# Serial: run in parallel, the database-restart test (which kills and restarts a
+# PostgreSQL) now and then stalls other tests; see docs/architecture.md, "Known issues".
 test: deps
-	$(SWIFT) test
+	$(SWIFT) test --no-parallel
 
 clean:
 	rm -rf .build

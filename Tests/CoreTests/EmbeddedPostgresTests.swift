@@ -47,7 +47,12 @@ import Glibc
         let pidFile = cluster.dataDirectory + "/postmaster.pid"
         let pid = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).split(separator: "\n")[0])!
         kill(pid, SIGKILL)
-        while kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        // Gone, or a zombie nobody has reaped yet (it no longer holds anything).
+        for _ in 0..<100 where kill(pid, 0) == 0 {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if stat.contains(") Z ") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         try await Task.sleep(for: .milliseconds(300))  // backends notice the postmaster is gone
         // Point the stale pid file at a live process that is not PostgreSQL (pid 1).
         var lines = try String(contentsOfFile: pidFile, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)

@@ -18,7 +18,7 @@ struct EventRoutes: Sendable {
         group.post("events/batch", use: batch)
     }
 
-    struct BatchBody: Decodable {
+    struct BatchBody {
         let events: [IncomingEvent]
     }
 
@@ -43,7 +43,12 @@ struct EventRoutes: Sendable {
     @Sendable func single(_ request: Request, context: APIRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal(.write)
         let body = try await JSONBody.read(request, limit: Self.maximumSingleBytes)
-        let event = try JSONBody.decode(IncomingEvent.self, from: body, what: "an event object")
+        let event: IncomingEvent
+        if case .object(let fields) = try JSONBody.parse(body) {
+            event = IncomingEvent(fields: fields)
+        } else {
+            event = IncomingEvent(fields: ["__not_an_object": .null])
+        }
         let retention = try await retentionDays(principal.orgID, logger: context.logger)
         switch EventValidator.validate(event, now: Date(), retentionDays: retention) {
         case .failure(let problem):
@@ -59,7 +64,13 @@ struct EventRoutes: Sendable {
     @Sendable func batch(_ request: Request, context: APIRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal(.write)
         let body = try await JSONBody.read(request, limit: Self.maximumBatchBytes)
-        let batch = try JSONBody.decode(BatchBody.self, from: body, what: "an object with an 'events' array")
+        guard case .object(let top) = try JSONBody.parse(body), case .array(let items)? = top["events"] else {
+            throw AppError(.invalidJSON, "request body must be an object with an 'events' array")
+        }
+        let batch = BatchBody(events: items.map { item in
+            if case .object(let fields) = item { return IncomingEvent(fields: fields) }
+            return IncomingEvent(fields: ["__not_an_object": .null])
+        })
         guard batch.events.count <= Self.maximumBatchEvents else {
             throw AppError(.payloadTooLarge, "a batch holds at most \(Self.maximumBatchEvents) events, got \(batch.events.count)")
         }

@@ -1,19 +1,10 @@
 import Core
 import Foundation
 
-/// One event as posted, decoded leniently: a field of the wrong type is recorded as
+/// One event as posted, parsed leniently: a field of the wrong type is recorded as
 /// this event's problem, not a failure of the whole batch.
-struct IncomingEvent: Decodable, Sendable {
+struct IncomingEvent: Sendable {
     let fields: [String: JSONValue]
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let object = try? container.decode([String: JSONValue].self) {
-            fields = object
-        } else {
-            fields = ["__not_an_object": .null]
-        }
-    }
 
     init(fields: [String: JSONValue]) {
         self.fields = fields

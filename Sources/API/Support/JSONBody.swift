@@ -33,6 +33,19 @@ enum JSONBody {
         }
     }
 
+    /// Parses any JSON value; malformed JSON or non-UTF-8 bytes are a 400.
+    static func parse(_ buffer: ByteBuffer) throws -> JSONValue {
+        guard String(validating: buffer.readableBytesView, as: UTF8.self) != nil else {
+            throw AppError(.invalidJSON, "request body is not valid UTF-8")
+        }
+        do {
+            return try buffer.readableBytesView.withContiguousStorageIfAvailable { try JSONParser.parse($0) }
+                ?? Array(buffer.readableBytesView).withUnsafeBufferPointer { try JSONParser.parse($0) }
+        } catch {
+            throw AppError(.invalidJSON, "request body is not valid JSON")
+        }
+    }
+
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

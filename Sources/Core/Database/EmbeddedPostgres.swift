@@ -69,7 +69,11 @@ public struct EmbeddedPostgres: Sendable {
     public func isRunning() -> Bool {
         guard FileManager.default.fileExists(atPath: dataDirectory + "/PG_VERSION") else { return false }
         let result = try? ProcessRunner.run(binaries.pgCtl, ["status", "-D", dataDirectory], asUser: runAsUser)
-        return result?.status == 0
+        guard result?.status == 0 else { return false }
+        // pg_ctl counts a killed server's unreaped zombie as running.
+        let contents = (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8)) ?? ""
+        let pid = contents.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+        return pid.map(Self.isLivePostgres) ?? false
     }
 
     /// Creates the cluster if needed and starts it unless it already runs.
@@ -123,12 +127,12 @@ public struct EmbeddedPostgres: Sendable {
         }
         // Settings are rewritten on every start into their own file.
         let conf = dataDirectory + "/postgresql.conf"
-        guard let handle = FileHandle(forWritingAtPath: conf) else {
-            throw EmbeddedPostgresError("cannot write \(conf)")
+        do {
+            let original = try String(contentsOfFile: conf, encoding: .utf8)
+            try (original + "\ninclude_if_exists = 'analyticspro.conf'\n").write(toFile: conf, atomically: false, encoding: .utf8)
+        } catch {
+            throw EmbeddedPostgresError("cannot write \(conf): \(error.localizedDescription)")
         }
-        handle.seekToEndOfFile()
-        handle.write(Data("\ninclude_if_exists = 'analyticspro.conf'\n".utf8))
-        try? handle.close()
     }
 
     func writeSettings() throws(EmbeddedPostgresError) {
@@ -158,20 +162,28 @@ public struct EmbeddedPostgres: Sendable {
         if let user = runAsUser { Self.chown(socketDirectory, to: user) }
     }
 
-    /// A `postmaster.pid` left by a killed server blocks the next start when its pid has
-    /// since been reused; remove it when no postgres process owns it.
+    /// A `postmaster.pid` (and the socket's lock file) left by a killed server blocks the
+    /// next start when its pid has since been reused or is a zombie nobody has reaped
+    /// yet; remove them when no live postgres process owns them.
     func removeStalePidFile(logger: Logger) {
-        let pidFile = dataDirectory + "/postmaster.pid"
-        guard let contents = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return }
-        let pid = contents.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
-        if let pid, pid > 0, Glibc.kill(pid, 0) == 0,
-            let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
-            comm.hasPrefix("postgres")
-        {
-            return
+        for lockFile in [dataDirectory + "/postmaster.pid", socketPath + ".lock"] {
+            guard let contents = try? String(contentsOfFile: lockFile, encoding: .utf8) else { continue }
+            let pid = contents.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+            if let pid, Self.isLivePostgres(pid) { continue }
+            logger.warning("removing a stale lock file from a server that was killed", metadata: ["file": "\(lockFile)"])
+            try? FileManager.default.removeItem(atPath: lockFile)
         }
-        logger.warning("removing stale postmaster.pid from a server that was killed")
-        try? FileManager.default.removeItem(atPath: pidFile)
+    }
+
+    /// Alive, not a zombie, and a postgres process.
+    static func isLivePostgres(_ pid: Int32) -> Bool {
+        guard pid > 0, Glibc.kill(pid, 0) == 0,
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let name = stat[stat.index(after: stat.firstIndex(of: "(") ?? stat.startIndex)..<close]
+        let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
+        return name.hasPrefix("postgres") && state != "Z" && state != "X"
     }
 
     func createDatabaseIfNeeded() throws(EmbeddedPostgresError) {

@@ -15,7 +15,8 @@ final class QueueRunner: Sendable {
     let logger: Logger
     /// New jobs (NOTIFY), freed capacity, or shutdown.
     let wakeup = WakeupSignal()
-    private let inFlight = NIOLockedValueBox<[Int64: Int]>([:])
+    /// Running jobs: attempt and the handler's task (cancelled if shutdown runs out of time).
+    private let inFlight = NIOLockedValueBox<[Int64: (attempt: Int, task: Task<Void, Never>?)]>([:])
     private let stopping = NIOLockedValueBox(false)
 
     init(
@@ -46,55 +47,62 @@ final class QueueRunner: Sendable {
     /// Jobs this runner is executing right now.
     var runningJobIDs: [Int64] { inFlight.withLockedValue { Array($0.keys) } }
 
+
     /// Runs until `stop()`: then claims nothing more, lets running jobs finish within
     /// the shutdown timeout, cancels the rest and puts them back on the queue.
     func run() async {
-        await withDiscardingTaskGroup { group in
-            var failures = 0
-            while !isStopping {
-                let running = inFlight.withLockedValue { $0.count }
-                let capacity = concurrency - running
-                // While jobs run, wait for a worthwhile batch rather than claiming each
-                // freed slot on its own: one query per job would cap throughput.
-                guard capacity > 0, running == 0 || capacity >= minimumClaim else {
-                    await wakeup.wait(timeout: .milliseconds(5))
-                    continue
-                }
-                let wanted = min(capacity, configuration.claimBatchSize)
-                let jobs: [ClaimedJob]
-                do {
-                    jobs = try await claim(limit: wanted)
-                    failures = 0
-                } catch {
-                    failures += 1
-                    logger.warning("cannot claim jobs; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                    await wakeup.wait(timeout: .milliseconds(min(100 * (1 << min(failures, 5)), 3000)))
-                    continue
+        var failures = 0
+        while !isStopping {
+            let running = inFlight.withLockedValue { $0.count }
+            let capacity = concurrency - running
+            // While jobs run, wait for a worthwhile batch rather than claiming each
+            // freed slot on its own: one query per job would cap throughput.
+            guard capacity > 0, running == 0 || capacity >= minimumClaim else {
+                await wakeup.wait(timeout: .milliseconds(5))
+                continue
+            }
+            let wanted = min(capacity, configuration.claimBatchSize)
+            let jobs: [ClaimedJob]
+            do {
+                jobs = try await claim(limit: wanted)
+                failures = 0
+            } catch {
+                failures += 1
+                logger.warning("cannot claim jobs; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                await wakeup.wait(timeout: .milliseconds(min(100 * (1 << min(failures, 5)), 3000)))
+                continue
+            }
+            for job in jobs {
+                // Registered before the task starts, so a fast job cannot finish first.
+                inFlight.withLockedValue { $0[job.id] = (job.attempt, nil) }
+                let task = Task {
+                    await self.execute(job)
+                    self.inFlight.withLockedValue { _ = $0.removeValue(forKey: job.id) }
+                    self.wakeup.signal()
                 }
                 inFlight.withLockedValue { running in
-                    for job in jobs { running[job.id] = job.attempt }
-                }
-                for job in jobs {
-                    group.addTask {
-                        await self.execute(job)
-                        self.inFlight.withLockedValue { _ = $0.removeValue(forKey: job.id) }
-                        self.wakeup.signal()
-                    }
-                }
-                if jobs.count < wanted {
-                    await wakeup.wait(timeout: configuration.pollInterval)
+                    if running[job.id] != nil { running[job.id]?.task = task }
                 }
             }
-            let deadline = ContinuousClock.now + configuration.shutdownTimeout
-            while ContinuousClock.now < deadline, !inFlight.withLockedValue({ $0.isEmpty }) {
-                try? await Task.sleep(for: .milliseconds(20))
+            if jobs.count < wanted {
+                await wakeup.wait(timeout: configuration.pollInterval)
             }
-            let abandoned = inFlight.withLockedValue { $0 }
-            if !abandoned.isEmpty {
-                logger.warning("shutdown timeout: cancelling running jobs", metadata: ["count": "\(abandoned.count)"])
-                group.cancelAll()
-                await release(abandoned)
-            }
+        }
+        // Unstructured handler tasks: a handler stuck past the deadline (ignoring
+        // cancellation, or waiting on a dead database) cannot hold the shutdown hostage.
+        let deadline = ContinuousClock.now + configuration.shutdownTimeout
+        while ContinuousClock.now < deadline, !inFlight.withLockedValue({ $0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let abandoned = inFlight.withLockedValue { running in
+            let abandoned = running
+            running.removeAll()
+            return abandoned
+        }
+        if !abandoned.isEmpty {
+            logger.warning("shutdown timeout: cancelling running jobs", metadata: ["count": "\(abandoned.count)"])
+            for entry in abandoned.values { entry.task?.cancel() }
+            await release(abandoned.mapValues(\.attempt))
         }
     }
 
