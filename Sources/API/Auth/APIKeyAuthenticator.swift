@@ -56,14 +56,17 @@ public final class APIKeyAuthenticator: Sendable {
     func fetch(hash: String, logger: Logger) async throws -> Entry {
         let rows = try await client.query(
             """
-            SELECT org_id, id, array_to_string(permissions, ','), expires_at FROM api_keys
-            WHERE key_hash = \(hash) AND revoked_at IS NULL
+            SELECT k.org_id, k.id, array_to_string(k.permissions, ','), k.expires_at, o.retention_days
+            FROM api_keys k JOIN organizations o ON o.id = k.org_id
+            WHERE k.key_hash = \(hash) AND k.revoked_at IS NULL
             """, logger: logger)
-        for try await (orgID, keyID, permissions, expiresAt) in rows.decode((UUID, UUID, String, Date?).self) {
+        for try await (orgID, keyID, permissions, expiresAt, retention) in rows.decode(
+            (UUID, UUID, String, Date?, Int32).self)
+        {
             let set = Set(permissions.split(separator: ",").compactMap { APIKeyPermission(rawValue: String($0)) })
             return Entry(
-                principal: Principal(orgID: orgID, keyID: keyID, permissions: set), expiresAt: expiresAt,
-                fetchedAt: .now)
+                principal: Principal(orgID: orgID, keyID: keyID, permissions: set, retentionDays: Int(retention)),
+                expiresAt: expiresAt, fetchedAt: .now)
         }
         return Entry(principal: nil, expiresAt: nil, fetchedAt: .now)
     }

@@ -49,8 +49,7 @@ struct EventRoutes: Sendable {
         } else {
             event = IncomingEvent(fields: ["__not_an_object": .null])
         }
-        let retention = try await retentionDays(principal.orgID, logger: context.logger)
-        switch EventValidator.validate(event, now: Date(), retentionDays: retention) {
+        switch EventValidator.validate(event, now: Date(), retentionDays: principal.retentionDays) {
         case .failure(let problem):
             throw AppError(.invalidField, problem.message)
         case .success(let valid):
@@ -74,12 +73,11 @@ struct EventRoutes: Sendable {
         guard batch.events.count <= Self.maximumBatchEvents else {
             throw AppError(.payloadTooLarge, "a batch holds at most \(Self.maximumBatchEvents) events, got \(batch.events.count)")
         }
-        let retention = try await retentionDays(principal.orgID, logger: context.logger)
         let now = Date()
         var valid: [ValidEvent] = []
         var rejected: [Rejection] = []
         for (index, event) in batch.events.enumerated() {
-            switch EventValidator.validate(event, now: now, retentionDays: retention) {
+            switch EventValidator.validate(event, now: now, retentionDays: principal.retentionDays) {
             case .success(let event): valid.append(event)
             case .failure(let problem): rejected.append(Rejection(index: index, code: problem.code, message: problem.message))
             }
@@ -101,15 +99,4 @@ struct EventRoutes: Sendable {
         }
     }
 
-    /// Retention changes rarely; read per request it costs an index probe, which the
-    /// organization lookup in the write transaction would cost anyway.
-    func retentionDays(_ orgID: UUID, logger: Logger) async throws -> Int {
-        do {
-            let rows = try await client.query("SELECT retention_days FROM organizations WHERE id = \(orgID)", logger: logger)
-            for try await days in rows.decode(Int32.self) { return Int(days) }
-        } catch {
-            throw AppError(.unavailable, "the event store is unavailable; retry with the same event ids")
-        }
-        throw AppError(.unauthorized, "organization no longer exists")
-    }
 }

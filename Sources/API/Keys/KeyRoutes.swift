@@ -14,12 +14,6 @@ struct KeyRoutes: Sendable {
         group.delete("keys/:id", use: revoke)
     }
 
-    struct CreateBody: Decodable {
-        let name: JSONValue?
-        let permissions: JSONValue?
-        let expires_at: JSONValue?
-    }
-
     struct KeyInfo: Encodable {
         let id: String
         let name: String
@@ -40,12 +34,13 @@ struct KeyRoutes: Sendable {
 
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal(.admin)
-        let body = try JSONBody.decode(
-            CreateBody.self, from: try await JSONBody.read(request, limit: 16 * 1024), what: "a JSON object")
-        guard case .string(let name)? = body.name, (1...255).contains(name.count) else {
+        guard case .object(let body) = try JSONBody.parse(try await JSONBody.read(request, limit: 16 * 1024)) else {
+            throw AppError(.invalidJSON, "request body must be a JSON object")
+        }
+        guard case .string(let name)? = body["name"], (1...255).contains(name.count) else {
             throw AppError(.invalidField, "'name' must be a string of 1 to 255 characters")
         }
-        guard case .array(let values)? = body.permissions, !values.isEmpty else {
+        guard case .array(let values)? = body["permissions"], !values.isEmpty else {
             throw AppError(.invalidField, "'permissions' must be a non-empty array of \"read\", \"write\", \"admin\"")
         }
         var permissions: [APIKeyPermission] = []
@@ -56,7 +51,7 @@ struct KeyRoutes: Sendable {
             if !permissions.contains(permission) { permissions.append(permission) }
         }
         var expiresAt: Date?
-        switch body.expires_at {
+        switch body["expires_at"] {
         case nil, .null?: break
         case .string(let text)?:
             guard let date = Timestamps.parse(text), date > Date() else {

@@ -19,20 +19,6 @@ enum JSONBody {
         }
     }
 
-    /// Decodes `T`; malformed JSON or non-UTF-8 bytes are a 400.
-    static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer, what: String) throws -> T {
-        guard String(validating: buffer.readableBytesView, as: UTF8.self) != nil else {
-            throw AppError(.invalidJSON, "request body is not valid UTF-8")
-        }
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
-        } catch DecodingError.dataCorrupted {
-            throw AppError(.invalidJSON, "request body is not valid JSON")
-        } catch {
-            throw AppError(.invalidJSON, "request body must be \(what)")
-        }
-    }
-
     /// Parses any JSON value; malformed JSON or non-UTF-8 bytes are a 400.
     static func parse(_ buffer: ByteBuffer) throws -> JSONValue {
         guard String(validating: buffer.readableBytesView, as: UTF8.self) != nil else {

@@ -1,31 +1,14 @@
 import Foundation
 
-/// Any JSON value, for payloads whose fields are validated one by one so that a bad
-/// field is reported by name instead of failing the whole request.
-public enum JSONValue: Decodable, Sendable, Equatable {
+/// Any JSON value (produced by `JSONParser`), for payloads whose fields are validated
+/// one by one so that a bad field is reported by name instead of failing the request.
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
 
     /// Nesting depth: 1 for a scalar.
     public var depth: Int {
