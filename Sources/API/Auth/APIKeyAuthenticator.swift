@@ -28,10 +28,15 @@ public final class APIKeyAuthenticator: Sendable {
 
     /// - Throws: 401 for a missing, unknown, revoked or expired key.
     public func authenticate(authorization: String?, logger: Logger) async throws -> Principal {
-        guard let authorization, authorization.lowercased().hasPrefix("bearer ") else {
+        guard let authorization, authorization.utf8.count > 7,
+            authorization.utf8.prefix(7).elementsEqual("bearer ".utf8, by: { $0 | 0x20 == $1 })
+        else {
             throw AppError(.unauthorized, "missing 'Authorization: Bearer <API key>' header")
         }
-        let token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        var trimmed = authorization.dropFirst(7)
+        while trimmed.first == " " { trimmed.removeFirst() }
+        while trimmed.last == " " { trimmed.removeLast() }
+        let token = String(trimmed)
         guard token.hasPrefix(APIKeySecret.prefix), token.count < 200 else {
             throw AppError(.unauthorized, "invalid API key")
         }

@@ -28,29 +28,48 @@ public final class EventIngestor: Sendable {
 
     struct OrgQueue {
         var pending: [Request] = []
-        var flushing = false
+        var pendingEvents = 0
+        var flushers = 0
     }
 
     let client: PostgresClient
     let logger: Logger
     /// Events written per transaction at most.
     let maximumBatchEvents: Int
+    /// Transactions in flight per organization: a second one inserts while the first
+    /// commits, so PostgreSQL uses more than one core for one busy organization.
+    let maximumFlushers: Int
+    /// Events waiting before another transaction starts alongside a running one. Below
+    /// it, waiting for the next group commit is cheaper than a second, smaller commit.
+    let parallelThreshold: Int
+    /// How long a write waits for a database connection before answering 503.
+    let leaseTimeout: Duration
     private let queues = NIOLockedValueBox<[UUID: OrgQueue]>([:])
 
-    public init(client: PostgresClient, logger: Logger, maximumBatchEvents: Int = 5000) {
+    public init(
+        client: PostgresClient, logger: Logger, maximumBatchEvents: Int = 2000, maximumFlushers: Int = 2,
+        parallelThreshold: Int = 1000, leaseTimeout: Duration = .seconds(5)
+    ) {
+        self.leaseTimeout = leaseTimeout
         self.client = client
         self.logger = logger
         self.maximumBatchEvents = maximumBatchEvents
+        self.maximumFlushers = maximumFlushers
+        self.parallelThreshold = parallelThreshold
     }
 
     func ingest(orgID: UUID, events: [ValidEvent], ipAddress: String?, userAgent: String?) async throws -> Outcome {
         guard !events.isEmpty else { return Outcome(accepted: 0, duplicates: 0) }
         return try await withCheckedThrowingContinuation { continuation in
             let startFlushing = queues.withLockedValue { queues -> Bool in
-                queues[orgID, default: OrgQueue()].pending.append(
+                var queue = queues.removeValue(forKey: orgID) ?? OrgQueue()
+                defer { queues[orgID] = queue }
+                queue.pending.append(
                     Request(events: events, ipAddress: ipAddress, userAgent: userAgent, continuation: continuation))
-                if queues[orgID]!.flushing { return false }
-                queues[orgID]!.flushing = true
+                queue.pendingEvents += events.count
+                guard queue.flushers == 0 || (queue.flushers < maximumFlushers && queue.pendingEvents >= parallelThreshold)
+                else { return false }
+                queue.flushers += 1
                 return true
             }
             if startFlushing {
@@ -63,23 +82,37 @@ public final class EventIngestor: Sendable {
     func flush(orgID: UUID) async {
         while true {
             let batch = queues.withLockedValue { queues -> [Request] in
-                guard var queue = queues[orgID], !queue.pending.isEmpty else {
-                    queues[orgID] = nil
+                guard var queue = queues[orgID] else { return [] }
+                guard !queue.pending.isEmpty else {
+                    queue.flushers -= 1
+                    queues[orgID] = queue.flushers == 0 ? nil : queue
                     return []
                 }
-                var taken: [Request] = []
-                var events = 0
-                while !queue.pending.isEmpty, taken.isEmpty || events + queue.pending[0].events.count <= maximumBatchEvents {
-                    let request = queue.pending.removeFirst()
+                // A client id appears in one request per transaction at most, so refusing
+                // one request (quota) never turns another's copy into a false duplicate.
+                var taken = 0, events = 0
+                var clientIDs: Set<UUID> = []
+                requests: while taken < queue.pending.count {
+                    let request = queue.pending[taken]
+                    if taken > 0, events + request.events.count > maximumBatchEvents { break }
+                    var ownIDs: Set<UUID> = []
+                    for event in request.events where event.clientSuppliedID {
+                        if taken > 0, clientIDs.contains(event.id) { break requests }
+                        ownIDs.insert(event.id)
+                    }
+                    clientIDs.formUnion(ownIDs)
                     events += request.events.count
-                    taken.append(request)
+                    taken += 1
                 }
+                let batch = Array(queue.pending[..<taken])
+                queue.pending.removeFirst(taken)
+                queue.pendingEvents -= events
                 queues[orgID] = queue
-                return taken
+                return batch
             }
             if batch.isEmpty { return }
             do {
-                let results = try await write(orgID: orgID, batch: batch)
+                let results = try await writeRetryingConflicts(orgID: orgID, batch: batch)
                 for (request, result) in zip(batch, results) {
                     request.continuation.resume(with: result)
                 }
@@ -91,80 +124,44 @@ public final class EventIngestor: Sendable {
         }
     }
 
-    func write(orgID: UUID, batch: [Request]) async throws -> [Result<Outcome, any Error>] {
-        try await client.withTransaction(logger: logger) { connection in
-            try await self.write(orgID: orgID, batch: batch, on: connection)
+    /// A deadlock or serialization failure rolled the whole call back: running it again
+    /// is safe, and better than a 503 for a conflict the client cannot cause or fix.
+    func writeRetryingConflicts(orgID: UUID, batch: [Request]) async throws -> [Result<Outcome, any Error>] {
+        var attempt = 1
+        while true {
+            do {
+                return try await write(orgID: orgID, batch: batch)
+            } catch let error as PSQLError where attempt < 3 && Self.isTransient(error) {
+                logger.warning("retrying event write after a conflict", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")"])
+                attempt += 1
+            }
         }
     }
 
-    private func write(orgID: UUID, batch: [Request], on connection: PostgresConnection) async throws -> [Result<Outcome, any Error>] {
-        // The row lock serialises quota decisions for this organization on every node.
-        let quota = try await connection.query(
-            """
-            SELECT monthly_event_limit, events_used_this_month, billing_cycle_start
-            FROM organizations WHERE id = \(orgID) FOR UPDATE
-            """, logger: logger
-        ).collect().first?.decode((Int64, Int64, Date).self)
-        guard let (limit, used, cycleStart) = quota else {
-            return batch.map { _ in .failure(AppError(.unauthorized, "organization no longer exists")) }
-        }
+    static func isTransient(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40P01" || state == "40001"
+    }
 
-        // Client ids not seen before (in the retention window, or earlier in this batch).
-        let clientEvents = batch.flatMap { $0.events.filter(\.clientSuppliedID) }
-        var fresh: Set<UUID> = []
-        if !clientEvents.isEmpty {
-            let ids = clientEvents.map(\.id), times = clientEvents.map(\.timestamp)
-            for try await id in try await connection.query(
-                """
-                INSERT INTO event_ids (org_id, id, "timestamp")
-                SELECT \(orgID), id, ts FROM unnest(\(ids)::uuid[], \(times)::timestamptz[]) AS u(id, ts)
-                ON CONFLICT DO NOTHING RETURNING id
-                """, logger: logger
-            ).decode(UUID.self) {
-                fresh.insert(id)
-            }
-        }
-
-        var results: [Result<Outcome, any Error>] = []
-        var stored: [(ValidEvent, Request)] = []
-        var refusedIDs: [UUID] = []
-        var counted = used
-        for request in batch {
-            var newEvents: [ValidEvent] = []
-            var duplicates = 0
-            var claimed: [UUID] = []
+    /// One call of `ingest_events` (migration 0005): the whole transaction runs inside
+    /// PostgreSQL, so a group commit costs one round trip.
+    func write(orgID: UUID, batch: [Request]) async throws -> [Result<Outcome, any Error>] {
+        let total = batch.reduce(0) { $0 + $1.events.count }
+        var requestIndex: [Int32] = [], ids: [UUID] = [], clientSupplied: [Bool] = [], names: [String] = []
+        var properties: [String] = [], users: [String] = [], hasUser: [Bool] = [], sessions: [String] = []
+        var hasSession: [Bool] = [], times: [Date] = []
+        requestIndex.reserveCapacity(total); ids.reserveCapacity(total); clientSupplied.reserveCapacity(total)
+        names.reserveCapacity(total); properties.reserveCapacity(total); users.reserveCapacity(total)
+        hasUser.reserveCapacity(total); sessions.reserveCapacity(total); hasSession.reserveCapacity(total)
+        times.reserveCapacity(total)
+        var ips: [String] = [], agents: [String] = []
+        for (index, request) in batch.enumerated() {
+            ips.append(request.ipAddress ?? "")
+            agents.append(request.userAgent ?? "")
             for event in request.events {
-                if !event.clientSuppliedID {
-                    newEvents.append(event)
-                } else if fresh.remove(event.id) != nil {
-                    newEvents.append(event)
-                    claimed.append(event.id)
-                } else {
-                    duplicates += 1
-                }
-            }
-            if counted + Int64(newEvents.count) > limit {
-                // All or nothing: give back the ids this request claimed.
-                refusedIDs += claimed
-                let resetAt = Calendar.utc.date(byAdding: .month, value: 1, to: cycleStart) ?? cycleStart
-                results.append(.failure(QuotaExceeded(limit: limit, used: counted, resetAt: resetAt)))
-                continue
-            }
-            counted += Int64(newEvents.count)
-            stored += newEvents.map { ($0, request) }
-            results.append(.success(Outcome(accepted: newEvents.count, duplicates: duplicates)))
-        }
-        if !refusedIDs.isEmpty {
-            try await connection.query(
-                "DELETE FROM event_ids WHERE org_id = \(orgID) AND id = ANY(\(refusedIDs)::uuid[])", logger: logger)
-        }
-        if !stored.isEmpty {
-            var ids: [UUID] = [], names: [String] = [], properties: [String] = [], users: [String] = []
-            var sessions: [String] = [], times: [Date] = [], ips: [String] = [], agents: [String] = []
-            var hasUser: [Bool] = [], hasSession: [Bool] = [], hasAgent: [Bool] = []
-            ids.reserveCapacity(stored.count)
-            for (event, request) in stored {
+                requestIndex.append(Int32(index + 1))
                 ids.append(event.id)
+                clientSupplied.append(event.clientSuppliedID)
                 names.append(event.name)
                 properties.append(event.properties)
                 users.append(event.userID ?? "")
@@ -172,30 +169,32 @@ public final class EventIngestor: Sendable {
                 sessions.append(event.sessionID ?? "")
                 hasSession.append(event.sessionID != nil)
                 times.append(event.timestamp)
-                ips.append(request.ipAddress ?? "")
-                agents.append(request.userAgent ?? "")
-                hasAgent.append(request.userAgent != nil)
             }
-            // Arrays carry no NULLs: a parallel flag says whether a value is present.
-            try await connection.query(
-                """
-                INSERT INTO events (org_id, id, event_name, properties, user_id, session_id, "timestamp", ip_address, user_agent)
-                SELECT \(orgID), id, name, props::jsonb, CASE WHEN has_uid THEN uid END, CASE WHEN has_sid THEN sid END, ts,
-                       nullif(ip, '')::inet, CASE WHEN has_ua THEN ua END
-                FROM unnest(\(ids)::uuid[], \(names)::text[], \(properties)::text[], \(users)::text[], \(hasUser)::bool[],
-                            \(sessions)::text[], \(hasSession)::bool[], \(times)::timestamptz[], \(ips)::text[],
-                            \(agents)::text[], \(hasAgent)::bool[])
-                    AS e(id, name, props, uid, has_uid, sid, has_sid, ts, ip, ua, has_ua)
-                """, logger: logger)
-            let added = Int64(stored.count)
-            try await connection.query(
-                "UPDATE organizations SET events_used_this_month = events_used_this_month + \(added) WHERE id = \(orgID)",
-                logger: logger)
-            try await connection.query(
-                """
-                UPDATE usage_periods SET events_count = events_count + \(added)
-                WHERE org_id = \(orgID) AND period_start = \(cycleStart)::date
-                """, logger: logger)
+        }
+        let requests = Int32(batch.count)
+        let call: PostgresQuery = """
+            SELECT request, accepted, duplicates, admitted, monthly_limit, used_before, cycle_start
+            FROM ingest_events(\(orgID), \(requests), \(requestIndex), \(ids), \(clientSupplied), \(names), \(properties),
+                               \(users), \(hasUser), \(sessions), \(hasSession), \(times), \(ips), \(agents))
+            """
+        // Bounded wait for a connection: with the database down the client hears 503 in
+        // seconds, not after the pool's minute-long circuit breaker.
+        let logger = self.logger
+        let rows = try await client.withConnection(leaseTimeout: leaseTimeout, logger: logger) { connection in
+            try await connection.query(call, logger: logger)
+                .decode((Int32, Int32, Int32, Bool, Int64, Int64, Date).self).reduce(into: []) { $0.append($1) }
+        }
+        var results: [Result<Outcome, any Error>] = Array(
+            repeating: .failure(AppError(.unauthorized, "organization no longer exists")), count: batch.count)
+        for (request, accepted, duplicates, admitted, limit, usedBefore, cycleStart) in rows {
+            let index = Int(request) - 1
+            guard results.indices.contains(index) else { continue }
+            if admitted {
+                results[index] = .success(Outcome(accepted: Int(accepted), duplicates: Int(duplicates)))
+            } else {
+                let resetAt = Calendar.utc.date(byAdding: .month, value: 1, to: cycleStart) ?? cycleStart
+                results[index] = .failure(QuotaExceeded(limit: limit, used: usedBefore, resetAt: resetAt))
+            }
         }
         return results
     }

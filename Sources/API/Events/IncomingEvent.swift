@@ -35,7 +35,10 @@ enum EventValidator {
     static let maximumFuture: TimeInterval = 3600
     static let knownFields: Set<String> = ["name", "properties", "user_id", "session_id", "timestamp", "id"]
 
-    static func validate(_ event: IncomingEvent, now: Date, retentionDays: Int) -> Result<ValidEvent, EventProblem> {
+    /// - Parameter generatedID: the id the event gets when the client sent none.
+    static func validate(
+        _ event: IncomingEvent, now: Date, retentionDays: Int, generatedID: UUID
+    ) -> Result<ValidEvent, EventProblem> {
         let fields = event.fields
         if fields["__not_an_object"] != nil {
             return .failure(.init(code: "invalid_event", message: "an event must be a JSON object"))
@@ -102,7 +105,7 @@ enum EventValidator {
         case let other?:
             return .failure(.init(code: "invalid_timestamp", message: "'timestamp' must be a string, not \(other.typeName)"))
         }
-        var id = UUID()
+        var id = generatedID
         var clientID = false
         switch fields["id"] {
         case nil, .null?: break

@@ -14,7 +14,9 @@ struct RequestIDMiddleware: RouterMiddleware {
         let incoming = request.headers[.requestID]
         let id = incoming.flatMap(Self.isAcceptable) == true ? incoming! : context.id
         context.requestID = id
-        context.logger[metadataKey: "request_id"] = .string(id)
+        // Hummingbird already logs its own id as `hb.request.id`; a caller's id is added
+        // only when there is one (each metadata change re-renders the logger's prefix).
+        if id != context.id { context.logger[metadataKey: "request_id"] = .string(id) }
         var response = try await next(request, context)
         response.headers[.requestID] = id
         return response

@@ -141,6 +141,11 @@ public struct EmbeddedPostgres: Sendable {
             "unix_socket_directories = '\(socketDirectory)'",
             "unix_socket_permissions = 0700",
             "max_connections = 200",
+            // Ingestion writes steadily: fewer checkpoints mean fewer full-page images
+            // in the WAL, and a larger cache keeps the hot index pages resident.
+            "shared_buffers = '256MB'",
+            "max_wal_size = '4GB'",
+            "checkpoint_timeout = '15min'",
         ]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { lines.append("\(key) = \(value)") }
         let path = dataDirectory + "/analyticspro.conf"
@@ -242,7 +247,7 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     static func shortHash(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(text.utf8)).prefix(6))
     }
 
     static func lastLines(of path: String, count: Int = 5) -> String? {

@@ -28,7 +28,7 @@ public struct APIKeySecret: Sendable {
     public var displayPrefix: String { String(plaintext.prefix(10)) }
 
     public static func hash(_ plaintext: String) -> String {
-        SHA256.hash(data: Data(plaintext.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(plaintext.utf8)))
     }
 
     static func base62(_ bytes: [UInt8]) -> String {

@@ -1,0 +1,54 @@
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// No connection could be had in time: the database is down or the pool is exhausted.
+public struct ConnectionLeaseTimeout: Error, CustomStringConvertible {
+    public let waited: Duration
+    public var description: String { "no database connection within \(waited)" }
+}
+
+private enum LeaseState { case waiting, started, timedOut }
+
+extension PostgresClient {
+    /// Like `withConnection`, but gives up when no connection is leased within `timeout`
+    /// — postgres-nio otherwise waits until its circuit breaker trips (about a minute),
+    /// which is far too long for a request. Once a connection is leased the body runs to
+    /// its end: exactly one of "timed out" and "started" wins, so a body that started is
+    /// never abandoned half-way and a timed-out one never starts.
+    public func withConnection<Result: Sendable>(
+        leaseTimeout timeout: Duration, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let state = NIOLockedValueBox(LeaseState.waiting)
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                try await self.withConnection { connection in
+                    let start = state.withLockedValue { state -> Bool in
+                        guard state == .waiting else { return false }
+                        state = .started
+                        return true
+                    }
+                    guard start else { throw ConnectionLeaseTimeout(waited: timeout) }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                let expired = state.withLockedValue { state -> Bool in
+                    guard state == .waiting else { return false }
+                    state = .timedOut
+                    return true
+                }
+                if expired { throw ConnectionLeaseTimeout(waited: timeout) }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let result {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw ConnectionLeaseTimeout(waited: timeout)
+        }
+    }
+}

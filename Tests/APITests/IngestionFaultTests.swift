@@ -1,0 +1,125 @@
+@testable import API
+import Core
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PostgresNIO
+import TestSupport
+import Testing
+
+@Suite struct IngestionFaultTests {
+    static func event(_ name: String, id: UUID? = nil) -> ValidEvent {
+        ValidEvent(
+            id: id ?? UUID(), clientSuppliedID: id != nil, name: name, properties: #"{"n":1}"#, userID: "u", sessionID: nil,
+            timestamp: Date())
+    }
+
+    /// Parallel transactions per organization (the optimistic path: insert, then lock to
+    /// count) with client ids shared between racing requests and a limit that is hit:
+    /// usage equals stored rows, the limit holds, each id is stored once, and no id is
+    /// claimed without its event.
+    @Test func parallelWritersKeepQuotaAndIdsExact() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client, tier: .custom, limit: 2000)
+            let ingestor = EventIngestor(
+                client: client, logger: Logger(label: "test"), maximumBatchEvents: 200, maximumFlushers: 4,
+                parallelThreshold: 1)
+            let shared = (0..<40).map { _ in UUID() }
+            let outcomes = try await withThrowingTaskGroup(of: (accepted: Int, refused: Int).self) { group in
+                for client in 0..<64 {
+                    group.addTask {
+                        var accepted = 0, refused = 0
+                        for round in 0..<3 {
+                            // 20 events: 5 with ids shared by every client, 15 fresh.
+                            var events = (0..<15).map { _ in Self.event("p") }
+                            events += (0..<5).map { Self.event("p", id: shared[(client + round * 5 + $0) % shared.count]) }
+                            do {
+                                let outcome = try await ingestor.ingest(
+                                    orgID: fixture.orgID, events: events, ipAddress: "10.0.0.1", userAgent: "t")
+                                accepted += outcome.accepted
+                            } catch is QuotaExceeded {
+                                refused += 1
+                            }
+                        }
+                        return (accepted, refused)
+                    }
+                }
+                return try await group.reduce(into: [(accepted: Int, refused: Int)]()) { $0.append($1) }
+            }
+            let accepted = outcomes.reduce(0) { $0 + $1.accepted }
+            #expect(outcomes.contains { $0.refused > 0 })
+            let stored = try await fixture.count("SELECT count(*)::int FROM events")
+            #expect(stored == accepted)
+            #expect(try await fixture.count("SELECT events_used_this_month::int FROM organizations WHERE id = \(fixture.orgID)") == stored)
+            #expect(stored <= 2000 && stored > 2000 - 20)
+            #expect(try await fixture.count("SELECT count(*)::int FROM (SELECT id FROM events GROUP BY id HAVING count(*) > 1) d") == 0)
+            let orphans = try await fixture.count(
+                "SELECT count(*)::int FROM event_ids i WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = i.id)")
+            #expect(orphans == 0)
+            let sharedStored = try await fixture.count("SELECT count(*)::int FROM events WHERE id = ANY(\(shared))")
+            #expect(sharedStored <= shared.count)
+        }
+    }
+
+    /// The database connection dies while the request's transaction waits: the client
+    /// gets 503 and nothing is half-stored; the retry with the same id stores it once.
+    @Test func databaseLostMidRequestGives503AndRetryStoresOnce() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client)
+            let app = Application(router: APIServer.makeRouter(.init(client: client)))
+            let body = #"{"events": [{"name": "lost", "id": "5e0c8f3a-1111-4c1e-9a55-2f9f1b0e0001"}, {"name": "lost"}]}"#
+            try await app.test(.router) { http in
+                let status = try await client.withTransaction(logger: Logger(label: "test")) { holder in
+                    // Hold the organization row so the ingestion transaction waits mid-way.
+                    try await holder.query("SELECT 1 FROM organizations WHERE id = \(fixture.orgID) FOR UPDATE", logger: Logger(label: "test"))
+                    async let response = post(http, "/api/events/batch", key: fixture.adminKey, json: body)
+                    var terminated = 0
+                    for _ in 0..<100 where terminated == 0 {
+                        try await Task.sleep(for: .milliseconds(50))
+                        terminated = try await client.scalar(
+                            """
+                            SELECT count(pg_terminate_backend(pid))::int FROM pg_stat_activity
+                            WHERE datname = current_database() AND query LIKE '%ingest_events(%' AND wait_event_type = 'Lock'
+                              AND pid <> pg_backend_pid()
+                            """, as: Int.self) ?? 0
+                    }
+                    #expect(terminated == 1)
+                    let (status, reply) = try await response
+                    #expect(errorCode(reply) == "unavailable")
+                    return status
+                }
+                #expect(status == .serviceUnavailable)
+                #expect(try await fixture.count("SELECT count(*)::int FROM events") == 0)
+                #expect(try await fixture.count("SELECT count(*)::int FROM event_ids") == 0)
+                #expect(try await fixture.count("SELECT events_used_this_month::int FROM organizations") == 0)
+                // The retry (the pool replaces the dead connection) stores the event once.
+                var (retryStatus, reply) = try await post(http, "/api/events/batch", key: fixture.adminKey, json: body)
+                #expect(retryStatus == .ok && reply["accepted"] as? Int == 2)
+                (retryStatus, reply) = try await post(http, "/api/events/batch", key: fixture.adminKey, json: body)
+                #expect(reply["accepted"] as? Int == 1 && reply["duplicates"] as? Int == 1)
+            }
+            #expect(try await fixture.count("SELECT count(*)::int FROM events WHERE id = '5e0c8f3a-1111-4c1e-9a55-2f9f1b0e0001'") == 1)
+            #expect(try await fixture.count("SELECT events_used_this_month::int FROM organizations") == 3)
+        }
+    }
+
+    /// Nothing reachable at all: 503 with a clear message, not a 500.
+    @Test func unreachableDatabaseGives503() async throws {
+        var configuration = PostgresClient.Configuration(unixSocketPath: "/nonexistent/.s.PGSQL.5432", username: "x", password: nil, database: "x")
+        configuration.options.connectTimeout = .milliseconds(200)
+        let down = PostgresClient(configuration: configuration)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await down.run() }
+            let ingestor = EventIngestor(client: down, logger: Logger(label: "test"), leaseTimeout: .seconds(1))
+            let started = ContinuousClock.now
+            let error = await #expect(throws: AppError.self) {
+                _ = try await ingestor.ingest(orgID: UUID(), events: [Self.event("x")], ipAddress: nil, userAgent: nil)
+            }
+            #expect(error?.code == .unavailable)
+            #expect(ContinuousClock.now - started < .seconds(10))
+            group.cancelAll()
+        }
+    }
+}
