@@ -5,9 +5,11 @@ SWIFT ?= swift
 CONFIG ?= debug
 BIN := .build/$(CONFIG)/analyticspro
 
-# C libraries the package links (Cairo, libcurl), the PostgreSQL server the embedded
-# cluster and the tests run, and the helpers the tests use.
-DEB_PACKAGES := pkg-config libcairo2-dev libcurl4-openssl-dev postgresql curl
+# C libraries the package links (Cairo, Pango, libcurl), the fonts reports use (DejaVu:
+# Latin, Greek, Cyrillic), the PostgreSQL server the embedded cluster and the tests run,
+# and the tools the tests check PDFs with (qpdf, poppler-utils).
+DEB_PACKAGES := pkg-config libcairo2-dev libpango1.0-dev fonts-dejavu-core libcurl4-openssl-dev postgresql curl \
+	qpdf poppler-utils
 
 .PHONY: all deps build run test bench-queue clean
 

@@ -25,10 +25,12 @@ let package = Package(
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
+        // Cairo draws the PDFs; Pango lays out their text (wrapping, ellipsizing, font
+        // fallback through fontconfig for Greek, Cyrillic, CJK).
         .systemLibrary(
             name: "CCairo",
-            pkgConfig: "cairo",
-            providers: [.apt(["libcairo2-dev"])]
+            pkgConfig: "pangocairo",
+            providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
         ),
         .systemLibrary(
             name: "CCurl",
@@ -98,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "analyticspro",
             dependencies: [
-                "Core", "Scheduler", "Jobs", "API",
+                "Core", "Scheduler", "Jobs", "API", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -122,7 +124,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: swiftSettings),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",

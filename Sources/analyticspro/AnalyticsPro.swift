@@ -16,7 +16,7 @@ struct AnalyticsPro: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ServeCommand.self, WorkerCommand.self, SchedulerCommand.self, MigrateCommand.self,
             OrgCommand.self,
-            JobsCommand.self, CronCommand.self, BenchCommand.self,
+            JobsCommand.self, CronCommand.self, ReportCommand.self, BenchCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

@@ -1,4 +1,6 @@
+import Foundation
 @testable import Reports
+import TestSupport
 import Testing
 
 @Suite struct CSVWriterTests {
@@ -37,5 +39,26 @@ import Testing
         for i in 0..<100_000 { writer.writeRow(["\(i)", "event", "-\(i).5"]) }
         #expect(writer.rowsWritten == 100_000)
         #expect(writer.sink.bytes > 2_000_000)
+    }
+}
+
+/// Python's csv module reads back exactly what was written.
+@Suite struct CSVRoundTripTests {
+    @Test func pythonReadsBackEveryCell() async throws {
+        let rows = [
+            ["id", "name", "note", "amount"],
+            ["1", "comma, inside", "quote \"here\"", "-12.5"],
+            ["2", "line\nbreak", "Ωμέγα Привет 日本", "+3"],
+            ["3", "", "trailing space ", "1e5"],
+        ]
+        var writer = CSVWriter(sink: CSVBuffer(), byteOrderMark: true)
+        for row in rows { writer.writeRow(row) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("roundtrip-\(getpid()).csv").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(writer.sink.bytes)))
+        let script = "import csv,json,sys; print(json.dumps(list(csv.reader(open(sys.argv[1], newline='', encoding='utf-8-sig')))))"
+        let (status, stdout, stderr) = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, path])
+        #expect(status == 0, "\(stderr)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [[String]]
+        #expect(parsed == rows)
     }
 }
