@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Core", "Scheduler",
+                "Core", "Scheduler", "Reports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

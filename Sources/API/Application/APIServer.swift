@@ -29,6 +29,7 @@ public enum APIServer {
         let api = router.group("api").add(middleware: AuthMiddleware(authenticator: dependencies.authenticator))
         EventRoutes(client: dependencies.client, ingestor: dependencies.ingestor).register(on: api)
         EventQueryRoutes(client: dependencies.client).register(on: api)
+        EventExportRoutes(client: dependencies.client).register(on: api)
         KeyRoutes(client: dependencies.client).register(on: api)
         return router
     }

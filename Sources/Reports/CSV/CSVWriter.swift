@@ -14,6 +14,11 @@ public struct CSVWriter<Sink: CSVSink> {
         if byteOrderMark { self.sink.write([0xEF, 0xBB, 0xBF]) }
     }
 
+    /// Lets the caller drain a buffering sink between rows (streaming responses).
+    public mutating func withSink<T>(_ body: (inout Sink) -> T) -> T {
+        body(&sink)
+    }
+
     public mutating func writeRow(_ cells: [String]) {
         var line: [UInt8] = []
         line.reserveCapacity(cells.reduce(2) { $0 + $1.utf8.count + 3 })
@@ -89,4 +94,9 @@ public struct CSVBuffer: CSVSink {
     public init() {}
     public mutating func write(_ bytes: [UInt8]) { self.bytes.append(contentsOf: bytes) }
     public var text: String { String(decoding: bytes, as: UTF8.self) }
+    /// Hands over what was written so far and starts empty.
+    public mutating func take() -> [UInt8] {
+        defer { bytes.removeAll(keepingCapacity: true) }
+        return bytes
+    }
 }
