@@ -44,8 +44,8 @@ final class Canvas {
         enum Alignment { case leading, center, trailing }
     }
 
-    /// Lays out `text` in a box `width` wide; the layout is released after `use`.
-    func withLayout<T>(_ text: String, width: Double, style: TextStyle, _ use: (OpaquePointer) -> T) -> T {
+    /// Lays out `text` in a box `width` wide (nil: unbounded); the layout is released after `use`.
+    func withLayout<T>(_ text: String, width: Double?, style: TextStyle, _ use: (OpaquePointer) -> T) -> T {
         let layout = pango_cairo_create_layout(context)!
         defer { g_object_unref(UnsafeMutableRawPointer(layout)) }
         let description = pango_font_description_from_string("\(Self.fontFamilies) \(style.bold ? "Bold " : "")\(style.size)")
@@ -54,8 +54,8 @@ final class Canvas {
         // Pango refuses invalid UTF-8 and NUL; Swift strings are valid, NULs are dropped.
         let clean = text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "") : text
         pango_layout_set_text(layout, clean, -1)
-        let scale = Double(ccairo_pango_scale())
-        pango_layout_set_width(layout, Int32(max(1, width) * scale))
+        guard let width else { return use(layout) }
+        pango_layout_set_width(layout, Int32(max(1, width) * Double(ccairo_pango_scale())))
         switch style.maximumLines {
         case nil:
             pango_layout_set_ellipsize(layout, PANGO_ELLIPSIZE_END)
@@ -85,17 +85,13 @@ final class Canvas {
         }
     }
 
-    /// Natural width of `text` on one line.
+    /// Natural width of `text` on one line (no width: nothing wraps or is cut).
     func naturalWidth(_ text: String, style: TextStyle) -> Double {
-        let layout = pango_cairo_create_layout(context)!
-        defer { g_object_unref(UnsafeMutableRawPointer(layout)) }
-        let description = pango_font_description_from_string("\(Self.fontFamilies) \(style.bold ? "Bold " : "")\(style.size)")
-        defer { pango_font_description_free(description) }
-        pango_layout_set_font_description(layout, description)
-        pango_layout_set_text(layout, text, -1)
-        var logical = PangoRectangle()
-        pango_layout_get_extents(layout, nil, &logical)
-        return Double(logical.width) / Double(ccairo_pango_scale())
+        withLayout(text, width: nil, style: style) { layout in
+            var logical = PangoRectangle()
+            pango_layout_get_extents(layout, nil, &logical)
+            return Double(logical.width) / Double(ccairo_pango_scale())
+        }
     }
 
     /// Draws `text` with its top-left corner at (x, y); returns the height used.

@@ -165,11 +165,15 @@ public struct ReportData: Sendable {
         }
     }
 
-    static func parseDate(_ text: String) -> Date? {
+    // Configured once: ISO8601DateFormatter is thread-safe to use, slow to make.
+    nonisolated(unsafe) static let fractionalFormatter: ISO8601DateFormatter = {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
+        return formatter
+    }()
+    nonisolated(unsafe) static let wholeFormatter = ISO8601DateFormatter()
+
+    static func parseDate(_ text: String) -> Date? {
+        fractionalFormatter.date(from: text) ?? wholeFormatter.date(from: text)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reports
+import Scheduler
 
 extension BenchCommand {
     struct Report: ParsableCommand {
@@ -20,7 +21,7 @@ extension BenchCommand {
             for _ in 0..<renders {
                 let started = ContinuousClock.now
                 let pdf = try PDFRenderer.render(document)
-                times.append((ContinuousClock.now - started).milliseconds)
+                times.append((ContinuousClock.now - started).seconds * 1000)
                 bytes = pdf.bytes.count
                 pages = pdf.pageCount
             }
@@ -49,8 +50,4 @@ extension BenchCommand {
             print(String(format: "csv_mb_per_s=%.1f", Double(sink.bytesWritten) / seconds / 1e6))
         }
     }
-}
-
-extension Duration {
-    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

@@ -58,7 +58,10 @@ BEGIN
         RETURN;
     END IF;
     IF v_used + cardinality(p_ids) > v_limit THEN
-        PERFORM 1 FROM organizations o WHERE o.id = p_org FOR NO KEY UPDATE;
+        -- Close to the limit: lock first (the values read under the lock are final),
+        -- decide, and insert only what is admitted.
+        SELECT o.monthly_event_limit, o.events_used_this_month, o.billing_cycle_start INTO v_limit, v_used, v_cycle
+        FROM organizations o WHERE o.id = p_org FOR NO KEY UPDATE;
         v_locked := true;
     END IF;
 
@@ -91,18 +94,13 @@ BEGIN
         FROM unnest(p_request, v_fresh) AS e(r, fresh) GROUP BY e.r
     ) n ON n.r = r.r;
 
-    IF v_locked THEN
-        -- Close to the limit: decide first, insert only what is admitted.
-        SELECT o.monthly_event_limit, o.events_used_this_month INTO v_limit, v_used
-        FROM organizations o WHERE o.id = p_org;
-    ELSE
+    IF NOT v_locked THEN
         PERFORM ingest_insert_events(p_org, p_request, p_ids, p_names, p_properties, p_users, p_has_user,
                                      p_sessions, p_has_session, p_times, p_ips, p_agents, v_fresh);
 
-        SELECT o.monthly_event_limit, o.events_used_this_month INTO v_limit, v_used
+        SELECT o.monthly_event_limit, o.events_used_this_month, o.billing_cycle_start INTO v_limit, v_used, v_cycle
         FROM organizations o WHERE o.id = p_org FOR NO KEY UPDATE;
     END IF;
-    SELECT o.billing_cycle_start INTO v_cycle FROM organizations o WHERE o.id = p_org;
 
     -- Arrival order, each request whole or not at all.
     v_counted := v_used;
