@@ -13,7 +13,8 @@ public enum APIServer {
         public init(client: PostgresClient, logger: Logger = Logger(label: "analyticspro.api")) {
             self.client = client
             self.authenticator = APIKeyAuthenticator(client: client)
-            self.ingestor = EventIngestor(client: client, logger: logger)
+            self.ingestor = EventIngestor(
+                client: client, logger: logger, rollupWaker: RollupWaker(client: client, logger: logger))
         }
     }
 
@@ -31,6 +32,9 @@ public enum APIServer {
         EventQueryRoutes(client: dependencies.client).register(on: api)
         EventExportRoutes(client: dependencies.client).register(on: api)
         KeyRoutes(client: dependencies.client).register(on: api)
+        MetricRoutes(client: dependencies.client).register(on: api)
+        AnalyticsRoutes(client: dependencies.client).register(on: api)
+        DashboardRoutes(client: dependencies.client).register(on: api)
         return router
     }
 

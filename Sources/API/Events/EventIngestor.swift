@@ -44,12 +44,15 @@ public final class EventIngestor: Sendable {
     let parallelThreshold: Int
     /// How long a write waits for a database connection before answering 503.
     let leaseTimeout: Duration
+    /// Told after every commit that stored events.
+    let rollupWaker: RollupWaker?
     private let queues = NIOLockedValueBox<[UUID: OrgQueue]>([:])
 
     public init(
         client: PostgresClient, logger: Logger, maximumBatchEvents: Int = 2000, maximumFlushers: Int = 2,
-        parallelThreshold: Int = 1000, leaseTimeout: Duration = .seconds(5)
+        parallelThreshold: Int = 1000, leaseTimeout: Duration = .seconds(5), rollupWaker: RollupWaker? = nil
     ) {
+        self.rollupWaker = rollupWaker
         self.leaseTimeout = leaseTimeout
         self.client = client
         self.logger = logger
@@ -113,6 +116,7 @@ public final class EventIngestor: Sendable {
             if batch.isEmpty { return }
             do {
                 let results = try await writeRetryingConflicts(orgID: orgID, batch: batch)
+                rollupWaker?.poke()
                 for (request, result) in zip(batch, results) {
                     request.continuation.resume(with: result)
                 }

@@ -4,13 +4,17 @@ import Scheduler
 /// Every job kind the platform runs, registered in one place.
 public enum JobCatalog {
     /// The queues a worker runs by default, with their concurrency.
-    public static let defaultQueues: [String: Int] = ["default": 20, "maintenance": 2]
+    /// Rollups have their own queues so that fresh runs never wait behind reports, and
+    /// a long backfill never holds the slot fresh runs need.
+    public static let defaultQueues: [String: Int] = ["default": 20, "maintenance": 2, "rollups": 2, "backfill": 1]
 
     public static func registry(client: PostgresClient) -> JobRegistry {
         var registry = JobRegistry()
         registry.register(NoopJob())
         registry.register(SleepJob())
         registry.register(PartitionUpkeepJob(client: client))
+        registry.register(RollupJob(client: client))
+        registry.register(BackfillJob(client: client))
         return registry
     }
 }

@@ -8,5 +8,10 @@ public enum PlatformSchedules {
         ScheduleDefinition(
             name: "platform.partition-upkeep", expression: "17 3 * * *", timeZone: "UTC",
             jobKind: PartitionUpkeepJob.kind, queue: "maintenance", overlap: .skip),
+        // Rollups are woken by ingestion; this catches a wake-up lost to a crash or a
+        // rollup whose rows waited for a long transaction to end.
+        ScheduleDefinition(
+            name: "platform.rollup", expression: "*/5 * * * * *", timeZone: "UTC",
+            jobKind: RollupJob.kind, queue: "rollups", overlap: .skip),
     ]
 }

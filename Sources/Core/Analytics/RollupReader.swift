@@ -1,0 +1,288 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// A metric's series and total over a range, read from rollups only — never raw events.
+public struct MetricSeries: Sendable {
+    public struct Point: Sendable, Equatable {
+        public let t: Date
+        public let value: Double?
+    }
+
+    public struct Group: Sendable {
+        public let name: String
+        public let total: Double?
+        public let points: [Point]
+    }
+
+    public let metric: MetricDefinition
+    public let granularity: Granularity
+    public let timeZone: TimeZone
+    /// The bucket-aligned span the points cover: [start, end).
+    public let start: Date
+    public let end: Date
+    /// The aggregate over the whole span: a merged state, not a sum of point values.
+    public let total: Double?
+    public let points: [Point]
+    /// Top groups by total, then "other" (the rest merged); empty without a group-by.
+    public let groups: [Group]
+}
+
+/// Reads metric definitions and their rollups.
+public struct RollupReader: Sendable {
+    public static let maximumPoints = 10_000
+    public static let otherGroup = "other"
+
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// The organization's metric, or nil (another tenant's id is simply not found).
+    public func metric(orgID: UUID, id: UUID, logger: Logger) async throws -> MetricDefinition? {
+        try await Self.metric(orgID: orgID, id: id, on: client, logger: logger)
+    }
+
+    static func metric(orgID: UUID, id: UUID, on client: PostgresClient, logger: Logger) async throws -> MetricDefinition? {
+        try await metrics(orgID: orgID, ids: [id], on: client, logger: logger)[id]
+    }
+
+    /// The organization's metrics among `ids`, by id.
+    public func metrics(orgID: UUID, ids: [UUID], logger: Logger) async throws -> [UUID: MetricDefinition] {
+        try await Self.metrics(orgID: orgID, ids: ids, on: client, logger: logger)
+    }
+
+    static func metrics(orgID: UUID, ids: [UUID], on client: PostgresClient, logger: Logger) async throws -> [UUID: MetricDefinition] {
+        var result: [UUID: MetricDefinition] = [:]
+        let rows = try await client.query(
+            """
+            SELECT id, name, event_name, aggregation, property, group_by FROM metrics
+            WHERE org_id = \(orgID) AND id = ANY(\(ids)::uuid[])
+            """, logger: logger)
+        for try await row in rows {
+            let (id, name, eventName, aggregation, property, groupBy) = try row.decode(
+                (UUID, String, String, String, String?, String?).self)
+            result[id] = MetricDefinition(
+                id: id, orgID: orgID, name: name, eventName: eventName,
+                aggregation: Aggregation(rawValue: aggregation) ?? .count, property: property, groupBy: groupBy)
+        }
+        return result
+    }
+
+    /// Bucket starts of the series plus the end of the last bucket.
+    /// - Throws: `AppError(.invalidField)` for an empty range or too many points.
+    public static func boundaries(start: Date, end: Date, granularity: Granularity, timeZone: TimeZone) throws -> [Date] {
+        guard start < end else { throw AppError(.invalidField, "'start' must be before 'end'") }
+        let estimate = end.timeIntervalSince(start) / Double(granularity.seconds)
+        guard estimate <= Double(maximumPoints) else {
+            throw AppError(
+                .invalidField,
+                "the range holds more than \(maximumPoints) \(granularity.rawValue) buckets: choose a coarser granularity")
+        }
+        var result: [Date] = []
+        if granularity == .day {
+            // Local midnights; in UTC they are the stored day buckets.
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = timeZone
+            var day = calendar.startOfDay(for: start)
+            while day < end {
+                result.append(day)
+                guard let next = calendar.date(byAdding: .day, value: 1, to: day) else { break }
+                day = next
+            }
+            result.append(day)
+        } else {
+            var bucket = granularity.bucket(of: start)
+            let step = TimeInterval(granularity.seconds)
+            while bucket < end {
+                result.append(bucket)
+                bucket = bucket.addingTimeInterval(step)
+            }
+            result.append(bucket)
+        }
+        return result
+    }
+
+    /// The finest stored granularity whose buckets tile every boundary.
+    static func readGranularity(for boundaries: [Date], requested: Granularity) -> Granularity {
+        for candidate in Granularity.allCases.reversed() where candidate <= requested {
+            if boundaries.allSatisfy({ candidate.bucket(of: $0) == $0 }) { return candidate }
+        }
+        return .minute
+    }
+
+    struct Row {
+        let granularity: Granularity
+        let bucket: Date
+        let group: String
+        let state: RollupState
+        let value: Double?
+    }
+
+    public func series(
+        metric: MetricDefinition, start: Date, end: Date, granularity: Granularity, timeZone: TimeZone,
+        topGroups: Int = 10, logger: Logger
+    ) async throws -> MetricSeries {
+        let bounds = try Self.boundaries(start: start, end: end, granularity: granularity, timeZone: timeZone)
+        let spanStart = bounds.first!, spanEnd = bounds.last!
+        let read = Self.readGranularity(for: bounds, requested: granularity)
+        let aggregation = metric.aggregation
+        let direct = read == granularity
+        let needsSketch = aggregation == .uniqueUsers || aggregation.quantile != nil
+        let grouped = metric.groupBy != nil
+
+        // The total (and group totals) from the coarsest buckets that tile the span.
+        let cover = Self.cover(start: spanStart, end: spanEnd)
+        let coverRows = try await rows(
+            metric: metric, query: """
+                SELECT granularity, bucket_start, group_value, count, sum, min, max, value, \(unescaped: needsSketch ? "sketch" : "NULL::bytea")
+                FROM rollups
+                WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id)
+                  AND (group_value = '' OR \(grouped))
+                  AND ((granularity = 'day' AND bucket_start >= \(cover.days.0) AND bucket_start < \(cover.days.1))
+                    OR (granularity = 'hour' AND ((bucket_start >= \(cover.hours.0) AND bucket_start < \(cover.hours.1))
+                                               OR (bucket_start >= \(cover.hours.2) AND bucket_start < \(cover.hours.3))))
+                    OR (granularity = 'minute' AND ((bucket_start >= \(cover.minutes.0) AND bucket_start < \(cover.minutes.1))
+                                                 OR (bucket_start >= \(cover.minutes.2) AND bucket_start < \(cover.minutes.3)))))
+                """, logger: logger)
+        var totals: [String: RollupState] = [:]
+        for row in coverRows { totals[row.group, default: RollupState()].merge(row.state) }
+
+        // The series rows: the stored bucket's own value when it is the point, else merged states.
+        let wantSketch = needsSketch && !direct
+        let seriesRows = try await rows(
+            metric: metric, query: """
+                SELECT granularity, bucket_start, group_value, count, sum, min, max, value, \(unescaped: wantSketch ? "sketch" : "NULL::bytea")
+                FROM rollups
+                WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id) AND granularity = \(read.rawValue)
+                  AND bucket_start >= \(spanStart) AND bucket_start < \(spanEnd)
+                  AND (group_value = '' OR \(grouped))
+                ORDER BY bucket_start
+                """, logger: logger)
+
+        var byGroup: [String: [Row]] = [:]
+        for row in seriesRows { byGroup[row.group, default: []].append(row) }
+
+        func points(_ rows: [Row]) -> [MetricSeries.Point] {
+            var states = [RollupState?](repeating: nil, count: bounds.count - 1)
+            var values = [Double?](repeating: nil, count: bounds.count - 1)
+            for row in rows {
+                guard let index = Self.bucketIndex(of: row.bucket, in: bounds) else { continue }
+                if direct {
+                    values[index] = row.value
+                    states[index] = row.state
+                } else {
+                    if states[index] == nil { states[index] = RollupState() }
+                    states[index]!.merge(row.state)
+                }
+            }
+            return (0..<(bounds.count - 1)).map { index in
+                let value: Double?
+                if let state = states[index] {
+                    value = direct ? values[index] : state.value(for: aggregation)
+                } else {
+                    value = aggregation.isAdditive ? 0 : nil
+                }
+                return MetricSeries.Point(t: bounds[index], value: value)
+            }
+        }
+
+        let total = (totals[""] ?? RollupState()).value(for: aggregation)
+        var groups: [MetricSeries.Group] = []
+        if grouped {
+            let ranked = totals.filter { $0.key.hasPrefix("=") }
+                .map { (name: String($0.key.dropFirst()), key: $0.key, value: $0.value.value(for: aggregation)) }
+                .sorted { ($0.value ?? -.infinity, $1.name) > ($1.value ?? -.infinity, $0.name) }
+            let top = ranked.prefix(max(topGroups, 0))
+            for entry in top {
+                groups.append(.init(name: entry.name, total: entry.value, points: points(byGroup[entry.key] ?? [])))
+            }
+            let rest = ranked.dropFirst(top.count)
+            if !rest.isEmpty {
+                var otherTotal = RollupState()
+                var otherRows: [Row] = []
+                for entry in rest {
+                    otherTotal.merge(totals[entry.key]!)
+                    otherRows += byGroup[entry.key] ?? []
+                }
+                // Merged per bucket: the stored values of single groups do not add up in general.
+                let merged = Self.mergeByBucket(otherRows)
+                groups.append(
+                    .init(
+                        name: Self.otherGroup, total: otherTotal.value(for: aggregation),
+                        points: mergedPoints(merged, bounds: bounds, aggregation: aggregation)))
+            }
+        }
+        return MetricSeries(
+            metric: metric, granularity: granularity, timeZone: timeZone, start: spanStart, end: spanEnd, total: total,
+            points: points(byGroup[""] ?? []), groups: groups)
+    }
+
+    func mergedPoints(_ merged: [Date: RollupState], bounds: [Date], aggregation: Aggregation) -> [MetricSeries.Point] {
+        var states = [RollupState?](repeating: nil, count: bounds.count - 1)
+        for (bucket, state) in merged {
+            guard let index = Self.bucketIndex(of: bucket, in: bounds) else { continue }
+            if states[index] == nil { states[index] = RollupState() }
+            states[index]!.merge(state)
+        }
+        return (0..<(bounds.count - 1)).map { index in
+            MetricSeries.Point(
+                t: bounds[index], value: states[index]?.value(for: aggregation) ?? (aggregation.isAdditive ? 0 : nil))
+        }
+    }
+
+    static func mergeByBucket(_ rows: [Row]) -> [Date: RollupState] {
+        var merged: [Date: RollupState] = [:]
+        for row in rows { merged[row.bucket, default: RollupState()].merge(row.state) }
+        return merged
+    }
+
+    /// Index of the output bucket holding `date` (boundaries are sorted).
+    static func bucketIndex(of date: Date, in bounds: [Date]) -> Int? {
+        guard date >= bounds.first!, date < bounds.last! else { return nil }
+        var low = 0, high = bounds.count - 1
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if bounds[middle] <= date { low = middle } else { high = middle }
+        }
+        return low
+    }
+
+    /// Day, hour and minute pieces that tile [start, end) (both minute-aligned).
+    static func cover(start: Date, end: Date) -> (
+        days: (Date, Date), hours: (Date, Date, Date, Date), minutes: (Date, Date, Date, Date)
+    ) {
+        func ceil(_ date: Date, _ granularity: Granularity) -> Date {
+            let floor = granularity.bucket(of: date)
+            return floor == date ? date : floor.addingTimeInterval(TimeInterval(granularity.seconds))
+        }
+        let dayStart = ceil(start, .day), dayEnd = Granularity.day.bucket(of: end)
+        if dayStart < dayEnd {
+            let hourStart = ceil(start, .hour), hourEnd = Granularity.hour.bucket(of: end)
+            return ((dayStart, dayEnd), (hourStart, dayStart, dayEnd, hourEnd), (start, hourStart, hourEnd, end))
+        }
+        let hourStart = ceil(start, .hour), hourEnd = Granularity.hour.bucket(of: end)
+        if hourStart < hourEnd {
+            return ((end, end), (hourStart, hourEnd, end, end), (start, hourStart, hourEnd, end))
+        }
+        return ((end, end), (end, end, end, end), (start, end, end, end))
+    }
+
+    func rows(metric: MetricDefinition, query: PostgresQuery, logger: Logger) async throws -> [Row] {
+        var result: [Row] = []
+        for try await row in try await client.query(query, logger: logger) {
+            let (granularityName, bucket, group, count, sum, min, max, value, sketch) = try row.decode(
+                (String, Date, String, Int64, Double, Double?, Double?, Double?, ByteBuffer?).self)
+            result.append(
+                Row(
+                    granularity: Granularity(rawValue: granularityName) ?? .minute, bucket: bucket, group: group,
+                    state: RollupState(
+                        count: count, sum: sum, min: min, max: max, sketch: sketch.map { Array($0.readableBytesView) },
+                        aggregation: metric.aggregation),
+                    value: value))
+        }
+        return result
+    }
+}

@@ -1,0 +1,108 @@
+import Core
+import Foundation
+import Logging
+import PostgresNIO
+import Scheduler
+
+/// Folds newly committed events into the rollups, exactly once (see migration 0007 for
+/// the argument): woken by ingestion, and by a cron schedule as the safety net.
+public struct RollupJob: JobDefinition {
+    public struct Arguments: Codable, Sendable {
+        public init() {}
+    }
+
+    public static let kind = Rollups.jobKind
+    public static var defaultQueue: String { "rollups" }
+    public static var defaultMaxAttempts: Int { 1000 }
+    public static var defaultTimeout: Duration? { .seconds(120) }
+
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    public enum Result: Sendable, Equatable {
+        /// Another writer holds the rollup lock.
+        case busy
+        /// Folded events below `watermark`.
+        case folded(watermark: Int64, rows: Int, matches: Int64)
+    }
+
+    public func run(_ arguments: Arguments, context: JobContext) async throws -> JobOutcome {
+        let result = try await Self.runOnce(client: client, logger: context.logger)
+        try await Self.scheduleBackfills(client: client, logger: context.logger)
+        switch result {
+        case .busy:
+            return .snooze(.milliseconds(100))
+        case .folded(let watermark, _, _):
+            // Rows already committed by transactions that started before the oldest
+            // running one finished: fold them as soon as that one ends.
+            if try await Self.hasRows(atOrAbove: watermark, client: client, logger: context.logger) {
+                return .snooze(.milliseconds(100))
+            }
+            return .success
+        }
+    }
+
+    /// One fresh run in one transaction: the rows of transactions that ended since the
+    /// last run, folded; the watermark moved; the API nodes told at commit.
+    public static func runOnce(client: PostgresClient, logger: Logger) async throws -> Result {
+        try await client.withTransaction(logger: logger) { connection in
+            let locked = try await connection.query(
+                "SELECT pg_try_advisory_xact_lock(\(Rollups.advisoryLockKey))", logger: logger
+            ).collect().first?.decode(Bool.self) ?? false
+            guard locked else { return .busy }
+            let position = try await connection.query(
+                """
+                SELECT s.watermark, pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                FROM rollup_state s WHERE s.shard = 0
+                """, logger: logger
+            ).collect().first?.decode((Int64, Int64).self)
+            guard let (low, high) = position, high > low else {
+                return .folded(watermark: position?.0 ?? 0, rows: 0, matches: 0)
+            }
+            // A later statement: its snapshot sees every transaction below `high` finished.
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: RollupFolder.deltaColumns)
+                FROM rollup_matches
+                WHERE ingest_xid >= \(low) AND ingest_xid < \(high) AND ingest_xid >= horizon_xid
+                  AND (v IS NOT NULL OR aggregation IN ('count', 'unique_users'))
+                GROUP BY org_id, metric_id, aggregation, minute, group_value
+                """, logger: logger)
+            let deltas = try await RollupFolder.decodeDeltas(rows)
+            let touched = try await RollupFolder.fold(deltas, on: connection, logger: logger)
+            try await RollupFolder.notify(touched, on: connection, logger: logger)
+            try await connection.query(
+                "UPDATE rollup_state SET watermark = \(high), last_run_at = now(), updated_at = now() WHERE shard = 0",
+                logger: logger)
+            if touched.rows > 0 {
+                logger.debug(
+                    "rollup folded",
+                    metadata: ["matches": "\(touched.matches)", "rows": "\(touched.rows)", "watermark": "\(high)"])
+            }
+            return .folded(watermark: high, rows: touched.rows, matches: touched.matches)
+        }
+    }
+
+    static func hasRows(atOrAbove watermark: Int64, client: PostgresClient, logger: Logger) async throws -> Bool {
+        try await client.query(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE ingest_xid >= \(watermark))", logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
+    }
+
+    /// Metrics whose backfill has not finished get a backfill job (a no-op when one is
+    /// already queued): covers built-ins added by a migration and jobs lost to a crash.
+    static func scheduleBackfills(client: PostgresClient, logger: Logger) async throws {
+        let rows = try await client.query(
+            "SELECT org_id, id, version FROM metrics WHERE NOT backfill_done LIMIT 100", logger: logger
+        ).collect()
+        for row in rows {
+            let (org, metric, version) = try row.decode((UUID, UUID, Int32).self)
+            let arguments = BackfillJob.Arguments(orgID: org, metricID: metric, version: Int(version))
+            _ = try await JobQueue(client: client).enqueue(
+                BackfillJob.self, arguments, options: BackfillJob.options(arguments), logger: logger)
+        }
+    }
+}

@@ -1,0 +1,313 @@
+import Core
+import Foundation
+@testable import Jobs
+import Logging
+import PostgresNIO
+import TestSupport
+import Testing
+
+/// Rollups against a real PostgreSQL: every value is compared with the same aggregate
+/// computed by SQL over the raw events.
+@Suite struct RollupTests {
+    let logger = Logger(label: "test.rollups")
+
+    /// A metric written the way the API writes one (horizon = the writing transaction).
+    static func createMetric(
+        _ client: PostgresClient, org: UUID, name: String, event: String, aggregation: String, property: String? = nil,
+        filters: String = "[]", groupBy: String? = nil, backfillDone: Bool = true
+    ) async throws -> UUID {
+        let id = UUID()
+        try await client.query(
+            """
+            INSERT INTO metrics (org_id, id, name, event_name, aggregation, property, filters, group_by, horizon_xid, backfill_done)
+            VALUES (\(org), \(id), \(name), \(event), \(aggregation), \(property), \(filters)::jsonb, \(groupBy),
+                    pg_current_xact_id()::text::bigint, \(backfillDone))
+            """, logger: Logger(label: "test"))
+        return id
+    }
+
+    /// Runs fresh rollups until every committed event is folded.
+    static func drain(_ client: PostgresClient, logger: Logger) async throws {
+        while true {
+            let result = try await RollupJob.runOnce(client: client, logger: logger)
+            guard case .folded(let watermark, _, _) = result else { continue }
+            if try await !RollupJob.hasRows(atOrAbove: watermark, client: client, logger: logger) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// (granularity, bucket, group) -> (count, sum, value) for one metric.
+    static func rollups(_ client: PostgresClient, metric: UUID) async throws -> [String: (Int64, Double, Double?)] {
+        var result: [String: (Int64, Double, Double?)] = [:]
+        let rows = try await client.query(
+            """
+            SELECT granularity || ' ' || to_char(bucket_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' ' || group_value,
+                   count, sum, value
+            FROM rollups WHERE metric_id = \(metric)
+            """, logger: Logger(label: "test"))
+        for try await (key, count, sum, value) in rows.decode((String, Int64, Double, Double?).self) {
+            result[key] = (count, sum, value)
+        }
+        return result
+    }
+
+    /// The same keys computed from raw events with plain SQL.
+    static func expected(
+        _ client: PostgresClient, org: UUID, event: String, valueSQL: String, filterSQL: String = "true",
+        groupSQL: String? = nil
+    ) async throws -> [String: (Int64, Double)] {
+        var result: [String: (Int64, Double)] = [:]
+        for granularity in ["minute", "hour", "day"] {
+            for grouped in groupSQL == nil ? [false] : [false, true] {
+                let group = grouped ? "'=' || \(groupSQL!)" : "''"
+                let sql = """
+                    SELECT '\(granularity) ' || to_char(date_trunc('\(granularity)', "timestamp" AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:MI')
+                           || ' ' || \(group), count(v)::int8, coalesce(sum(v), 0)::float8
+                    FROM (SELECT *, \(valueSQL) AS v FROM events WHERE org_id = '\(org.uuidString)'
+                          AND (event_name = '\(event)' OR '\(event)' = '*') AND \(filterSQL)) e
+                    WHERE v IS NOT NULL GROUP BY 1
+                    """
+                let rows = try await client.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test"))
+                for try await (key, count, sum) in rows.decode((String, Int64, Double).self) {
+                    result[key] = (count, sum)
+                }
+            }
+        }
+        return result
+    }
+
+    static func compare(
+        _ actual: [String: (Int64, Double, Double?)], _ expected: [String: (Int64, Double)], sums: Bool = true
+    ) {
+        #expect(Set(actual.keys) == Set(expected.keys))
+        for (key, value) in expected {
+            guard let got = actual[key] else { continue }
+            #expect(got.0 == value.0, "count of \(key)")
+            if sums { #expect(abs(got.1 - value.1) <= 1e-6 * max(1, abs(value.1)), "sum of \(key)") }
+        }
+    }
+
+    /// Many writers with interleaved, slow-to-commit transactions (some rolled back),
+    /// late timestamps, and rollups running all the while: every event counted once.
+    @Test func everyEventIsCountedExactlyOnceUnderConcurrency() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "R", tier: .starter, logger: logger).orgID
+            let count = try await Self.createMetric(client, org: org, name: "Purchases", event: "purchase", aggregation: "count")
+            let revenue = try await Self.createMetric(
+                client, org: org, name: "Revenue", event: "purchase", aggregation: "sum", property: "amount",
+                filters: #"[{"property": "plan", "op": "in", "value": ["pro", "team"]}]"#, groupBy: "plan")
+            let users = try await Self.createMetric(client, org: org, name: "Buyers", event: "purchase", aggregation: "unique_users")
+            let p95 = try await Self.createMetric(
+                client, org: org, name: "Amount p95", event: "purchase", aggregation: "p95", property: "amount")
+
+            let base = Date().addingTimeInterval(-3 * 86400)
+            let stop = ManagedAtomicFlag()
+            // Rollups run continuously while writers write.
+            let roller = Task {
+                while !stop.isSet {
+                    _ = try await RollupJob.runOnce(client: client, logger: logger)
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<12 {
+                    group.addTask {
+                        var generator = SystemRandomNumberGenerator()
+                        for round in 0..<8 {
+                            do {
+                            try await client.withTransaction(logger: logger) { connection in
+                                for k in 0..<25 {
+                                    // Late data: timestamps scattered over three days, out of order.
+                                    let offset = Double(Int.random(in: 0..<(3 * 86400), using: &generator))
+                                    let plan = ["free", "pro", "team"][(writer + k) % 3]
+                                    let amount = Double(Int.random(in: 1...100_000, using: &generator)) / 100
+                                    try await connection.query(
+                                        """
+                                        INSERT INTO events (org_id, event_name, properties, user_id, "timestamp")
+                                        VALUES (\(org), 'purchase',
+                                                jsonb_build_object('plan', \(plan)::text, 'amount', \(amount)::float8),
+                                                \("u\((writer * 31 + k * 7 + round) % 150)"), \(base.addingTimeInterval(offset)))
+                                        """, logger: logger)
+                                }
+                                // Slow to commit: rollups run while this transaction holds its rows.
+                                try await Task.sleep(for: .milliseconds(Int.random(in: 0...150, using: &generator)))
+                                if (writer + round) % 7 == 3 { throw RolledBack() }
+                            }
+                            } catch let error as PostgresTransactionError where error.closureError is RolledBack {}
+                        }
+                    }
+                }
+                while let result = await group.nextResult() {
+                    if case .failure(let error) = result { throw error }
+                }
+            }
+            stop.set()
+            try await roller.value
+            try await Self.drain(client, logger: logger)
+
+            let stored = try await client.scalar("SELECT count(*)::int FROM events WHERE org_id = \(org)", as: Int.self)!
+            #expect(stored > 0 && stored < 12 * 8 * 25)  // some transactions rolled back
+
+            Self.compare(
+                try await Self.rollups(client, metric: count),
+                try await Self.expected(client, org: org, event: "purchase", valueSQL: "1::float8"), sums: false)
+            Self.compare(
+                try await Self.rollups(client, metric: revenue),
+                try await Self.expected(
+                    client, org: org, event: "purchase", valueSQL: "(properties->>'amount')::float8",
+                    filterSQL: "properties->>'plan' IN ('pro', 'team')", groupSQL: "(properties->>'plan')"))
+
+            // Unique users: exact for small sets, per bucket.
+            let uniques = try await client.query(
+                """
+                SELECT count(*)::int FROM (
+                    SELECT date_trunc('hour', "timestamp" AT TIME ZONE 'UTC') AS h, count(DISTINCT user_id) AS n
+                    FROM events WHERE org_id = \(org) GROUP BY 1) x
+                JOIN rollups r ON r.metric_id = \(users) AND r.granularity = 'hour'
+                    AND r.bucket_start = x.h AT TIME ZONE 'UTC' AND r.group_value = ''
+                WHERE r.value = x.n
+                """, logger: logger
+            ).collect().first?.decode(Int.self)
+            let hours = try await client.scalar(
+                "SELECT count(DISTINCT date_trunc('hour', \"timestamp\" AT TIME ZONE 'UTC'))::int FROM events WHERE org_id = \(org)",
+                as: Int.self)
+            #expect(uniques == hours)
+
+            // p95 per day within 1 % of the exact value at the same rank.
+            let days = try await client.query(
+                """
+                SELECT r.value, (array_agg((e.properties->>'amount')::float8 ORDER BY (e.properties->>'amount')::float8))
+                           [floor(0.95 * (count(*) - 1))::int + 1]
+                FROM rollups r JOIN events e ON e.org_id = r.org_id
+                    AND e."timestamp" >= r.bucket_start AND e."timestamp" < r.bucket_start + interval '1 day'
+                WHERE r.metric_id = \(p95) AND r.granularity = 'day' AND r.group_value = ''
+                GROUP BY r.bucket_start, r.value
+                """, logger: logger
+            ).collect()
+            #expect(!days.isEmpty)
+            for row in days {
+                let (estimate, exact) = try row.decode((Double, Double).self)
+                #expect(abs(estimate - exact) <= exact * 0.01 + 1e-9)
+            }
+
+            // Re-running folds nothing: the rollups are unchanged.
+            let before = try await client.scalar("SELECT md5(string_agg(r::text, '|' ORDER BY r::text)) FROM rollups r", as: String.self)
+            _ = try await RollupJob.runOnce(client: client, logger: logger)
+            _ = try await RollupJob.runOnce(client: client, logger: logger)
+            let after = try await client.scalar("SELECT md5(string_agg(r::text, '|' ORDER BY r::text)) FROM rollups r", as: String.self)
+            #expect(before == after)
+        }
+    }
+
+    /// A metric defined after its events exist is backfilled in slices while fresh events
+    /// keep arriving and rolling up; the two never count an event twice.
+    @Test func backfillAndFreshRollupsPartitionTheEvents() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "B", tier: .starter, logger: logger).orgID
+            let start = Date().addingTimeInterval(-10 * 86400)
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, properties, user_id, "timestamp")
+                SELECT \(org), 'view', jsonb_build_object('ms', i % 500), 'u' || (i % 40),
+                       \(start) + (i * interval '97 seconds')
+                FROM generate_series(1, 5000) i
+                """, logger: logger)
+            // Events sharing one timestamp straddle a slice boundary.
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, properties, "timestamp")
+                SELECT \(org), 'view', '{"ms": 1}', \(start) + interval '1 hour' FROM generate_series(1, 300)
+                """, logger: logger)
+            try await Self.drain(client, logger: logger)
+            let metric = try await Self.createMetric(
+                client, org: org, name: "Views", event: "view", aggregation: "sum", property: "ms", backfillDone: false)
+            let backfill = Task {
+                try await BackfillJob.runToCompletion(
+                    .init(orgID: org, metricID: metric, version: 1), client: client, sliceEvents: 700, logger: logger)
+            }
+            for round in 0..<20 {
+                try await client.query(
+                    """
+                    INSERT INTO events (org_id, event_name, properties, "timestamp")
+                    SELECT \(org), 'view', jsonb_build_object('ms', \(round)), \(start) + (i * interval '1 hour')
+                    FROM generate_series(1, 30) i
+                    """, logger: logger)
+                _ = try await RollupJob.runOnce(client: client, logger: logger)
+            }
+            try await backfill.value
+            try await Self.drain(client, logger: logger)
+            #expect(try await client.scalar("SELECT backfill_done FROM metrics WHERE id = \(metric)", as: Bool.self) == true)
+            Self.compare(
+                try await Self.rollups(client, metric: metric),
+                try await Self.expected(client, org: org, event: "view", valueSQL: "(properties->>'ms')::float8"))
+            // The built-in per-event-name count saw every event too.
+            let builtin = try await client.scalar(
+                "SELECT id FROM metrics WHERE org_id = \(org) AND builtin = 'events_by_name'", as: UUID.self)!
+            let total = try await client.scalar(
+                """
+                SELECT sum(count)::int FROM rollups WHERE metric_id = \(builtin) AND granularity = 'day' AND group_value = '=view'
+                """, as: Int.self)
+            #expect(total == 5000 + 300 + 600)
+        }
+    }
+
+    /// The reader answers any range from rollups: totals merge states, day buckets follow
+    /// the time zone, groups rank with the rest as "other".
+    @Test func readerAnswersRangesZonesAndGroups() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "Q", tier: .starter, logger: logger).orgID
+            let metric = try await Self.createMetric(
+                client, org: org, name: "Buyers", event: "buy", aggregation: "unique_users", groupBy: "country")
+            let formatter = ISO8601DateFormatter()
+            let t0 = formatter.date(from: "2026-11-10T00:00:00Z")!
+            // 96 hours; user ids repeat across hours (a sum of hourly uniques would overcount).
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, properties, user_id, "timestamp")
+                SELECT \(org), 'buy', jsonb_build_object('country', (ARRAY['de','fr','us','jp'])[1 + i % 4]),
+                       'user' || (i % 60), \(t0) + (i * interval '7 minutes')
+                FROM generate_series(0, 822) i
+                """, logger: logger)
+            try await Self.drain(client, logger: logger)
+            let reader = RollupReader(client: client)
+            let definition = try await reader.metric(orgID: org, id: metric, logger: logger)!
+            let start = formatter.date(from: "2026-11-10T05:30:00Z")!, end = formatter.date(from: "2026-11-13T17:10:00Z")!
+            let series = try await reader.series(
+                metric: definition, start: start, end: end, granularity: .day,
+                timeZone: TimeZone(identifier: "America/New_York")!, topGroups: 2, logger: logger)
+            // Day buckets start at New York midnight (05:00Z in November).
+            #expect(formatter.string(from: series.points[0].t) == "2026-11-10T05:00:00Z")
+            let expectedTotal = try await client.scalar(
+                """
+                SELECT count(DISTINCT user_id)::float8 FROM events
+                WHERE org_id = \(org) AND "timestamp" >= \(series.start) AND "timestamp" < \(series.end)
+                """, as: Double.self)
+            #expect(series.total == expectedTotal)
+            for point in series.points {
+                let exact = try await client.scalar(
+                    """
+                    SELECT count(DISTINCT user_id)::float8 FROM events WHERE org_id = \(org)
+                      AND "timestamp" >= \(point.t) AND "timestamp" < \(point.t) + interval '1 day'
+                    """, as: Double.self)
+                #expect(point.value == exact)
+            }
+            #expect(series.groups.map(\.name).count == 3)
+            #expect(series.groups.last?.name == "other")
+            #expect(series.groups.first?.total == 15)
+
+            // Another organization's metric id is not found.
+            let other = try await OrganizationStore(client: client).create(name: "X", tier: .starter, logger: logger).orgID
+            #expect(try await reader.metric(orgID: other, id: metric, logger: logger) == nil)
+        }
+    }
+}
+
+struct RolledBack: Error {}
+
+/// A flag set once, read from other tasks.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
