@@ -113,7 +113,11 @@ let package = Package(
         // A throwaway PostgreSQL per test process, shared by every test target.
         .target(
             name: "TestSupport",
-            dependencies: ["Core"],
+            dependencies: [
+                "Core",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

@@ -9,9 +9,16 @@ public enum APIServer {
         public var client: PostgresClient
         public var authenticator: APIKeyAuthenticator
         public var ingestor: EventIngestor
+        public var hub: DashboardHub
 
-        public init(client: PostgresClient, logger: Logger = Logger(label: "analyticspro.api")) {
+        /// - Parameter listenConfiguration: a connection for LISTEN (rollup notifications);
+        ///   without it, live dashboards get their snapshot but no pushes.
+        public init(
+            client: PostgresClient, listenConfiguration: PostgresConnection.Configuration? = nil,
+            logger: Logger = Logger(label: "analyticspro.api")
+        ) {
             self.client = client
+            self.hub = DashboardHub(client: client, listenConfiguration: listenConfiguration, logger: logger)
             self.authenticator = APIKeyAuthenticator(client: client)
             self.ingestor = EventIngestor(
                 client: client, logger: logger, rollupWaker: RollupWaker(client: client, logger: logger))
@@ -38,14 +45,25 @@ public enum APIServer {
         return router
     }
 
+    /// The router for WebSocket upgrades (kept apart so plain requests never match it).
+    public static func makeWebSocketRouter(_ dependencies: Dependencies) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: JSONErrorMiddleware())
+        DashboardSocketRoutes(client: dependencies.client, authenticator: dependencies.authenticator, hub: dependencies.hub)
+            .register(on: router)
+        return router
+    }
+
     /// The application listening on `host:port`; the caller adds it to its service group.
     public static func makeApplication(
         _ dependencies: Dependencies, host: String, port: Int, logger: Logger
     ) -> some ApplicationProtocol {
         Application(
             router: makeRouter(dependencies),
+            server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter(dependencies)),
             configuration: .init(address: .hostname(host, port: port), serverName: "analyticspro"),
-            services: [LastUsedFlushService(authenticator: dependencies.authenticator, logger: logger)],
+            services: [LastUsedFlushService(authenticator: dependencies.authenticator, logger: logger), dependencies.hub],
             logger: logger)
     }
 }

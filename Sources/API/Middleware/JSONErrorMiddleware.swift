@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Hummingbird
 import Logging
+import PostgresNIO
 
 /// Turns every error into DESIGN §7's body, `{"error": {"code", "message"}}`, with the
 /// matching status. Unknown errors become a bare 500: their detail is logged, never sent.
@@ -30,6 +31,9 @@ struct JSONErrorMiddleware: RouterMiddleware {
             return AppError(code(for: error.status), error.body ?? defaultMessage(for: error.status))
         case is DecodingError:
             return AppError(.invalidJSON, "request body is not valid JSON for this endpoint")
+        case let error as PostgresTransactionError where error.closureError is AppError && error.rollbackError == nil:
+            // A route refused inside its transaction (which rolled back): the refusal is the answer.
+            return error.closureError as! AppError
         default:
             return AppError(.internalError, "internal error")
         }

@@ -52,7 +52,8 @@ struct ProcessRuntime {
         }
         if roles.contains(.api) {
             let app = APIServer.makeApplication(
-                .init(client: client), host: configuration.host, port: configuration.port, logger: logger)
+                .init(client: client, listenConfiguration: session.setup.url.connectionConfiguration, logger: logger),
+                host: configuration.host, port: configuration.port, logger: logger)
             services.append(app)
         }
         let group = ServiceGroup(
