@@ -129,45 +129,58 @@ struct DashboardData: Sendable {
         return Loaded(id: id, name: name, widgets: widgets)
     }
 
-    /// `{"id", "name", "widgets": [{"id", "total", "points", …}]}`, optionally only the
-    /// widgets showing one of `metrics`.
-    func json(orgID: UUID, dashboard: Loaded, onlyMetrics: Set<UUID>? = nil, logger: Logger) async throws -> JSONValue {
+    /// `{<leading fields>, "id", "name", "widgets": [{"id", "title", "metric_id", "chart", "total", "points", …}]}`.
+    func json(
+        orgID: UUID, dashboard: Loaded, leading: [(String, JSONValue)] = [], logger: Logger
+    ) async throws -> [UInt8] {
         let reader = RollupReader(client: client)
-        let widgets = dashboard.widgets.filter { onlyMetrics == nil || onlyMetrics!.contains($0.metricID) }
+        let widgets = dashboard.widgets
         let metrics = try await reader.metrics(orgID: orgID, ids: Array(Set(widgets.map(\.metricID))), logger: logger)
         let now = Date()
         // Widgets are independent reads: run them side by side on the pool.
-        let values = try await withThrowingTaskGroup(of: (Int, JSONValue).self) { group in
+        let parts = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             for (index, widget) in widgets.enumerated() {
                 group.addTask {
-                    var base: [String: JSONValue] = [
-                        "id": .string(widget.id), "title": .string(widget.title),
-                        "metric_id": .string(widget.metricID.uuidString.lowercased()), "chart": .string(widget.chart),
-                    ]
-                    guard let metric = metrics[widget.metricID] else {
-                        base["error"] = .object([
-                            "code": .string("metric_not_found"), "message": .string("the widget's metric no longer exists"),
-                        ])
-                        return (index, .object(base))
+                    var out: [UInt8] = [UInt8(ascii: "{")]
+                    for (key, value) in [
+                        ("id", widget.id), ("title", widget.title), ("metric_id", widget.metricID.uuidString.lowercased()),
+                        ("chart", widget.chart),
+                    ] {
+                        if out.count > 1 { out.append(UInt8(ascii: ",")) }
+                        JSONValue.writeString(key, to: &out)
+                        out.append(UInt8(ascii: ":"))
+                        JSONValue.writeString(value, to: &out)
                     }
-                    let (start, end) = widget.range.resolve(now: now)
-                    let series = try await reader.series(
-                        metric: metric, start: start, end: end, granularity: widget.granularity, timeZone: TimeZone(identifier: "UTC")!,
-                        logger: logger)
-                    guard case .object(let fields) = SeriesJSON.object(series) else { return (index, .object(base)) }
-                    for key in ["total", "points", "groups", "granularity", "start", "end", "aggregation"] {
-                        base[key] = fields[key]
+                    if let metric = metrics[widget.metricID] {
+                        let (start, end) = widget.range.resolve(now: now)
+                        let series = try await reader.series(
+                            metric: metric, start: start, end: end, granularity: widget.granularity,
+                            timeZone: TimeZone(identifier: "UTC")!, logger: logger)
+                        SeriesJSON.writeFields(series, to: &out)  // continues the object: writes its own commas
+                    } else {
+                        out += #","error":{"code":"metric_not_found","message":"the widget's metric no longer exists"}"#.utf8
                     }
-                    return (index, .object(base))
+                    out.append(UInt8(ascii: "}"))
+                    return (index, out)
                 }
             }
-            var result = [JSONValue](repeating: .null, count: widgets.count)
-            for try await (index, value) in group { result[index] = value }
+            var result = [[UInt8]](repeating: [], count: widgets.count)
+            for try await (index, part) in group { result[index] = part }
             return result
         }
-        return .object([
-            "id": .string(dashboard.id.uuidString.lowercased()), "name": .string(dashboard.name),
-            "widgets": .array(values),
-        ])
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (key, value) in leading + [("id", .string(dashboard.id.uuidString.lowercased())), ("name", .string(dashboard.name))] {
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            value.write(to: &out)
+        }
+        out += #","widgets":["#.utf8
+        for (index, part) in parts.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += part
+        }
+        out += "]}".utf8
+        return out
     }
 }

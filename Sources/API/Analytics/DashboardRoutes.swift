@@ -149,8 +149,8 @@ struct DashboardRoutes: Sendable {
         let store = DashboardData(client: client)
         guard let dashboard = try await store.load(orgID: principal.orgID, id: try Self.id(context), logger: context.logger)
         else { throw AppError(.notFound, "no such dashboard") }
-        let value = try await store.json(orgID: principal.orgID, dashboard: dashboard, logger: context.logger)
-        return JSONBody.response(jsonText: value.jsonText)
+        return JSONBody.response(
+            jsonBytes: try await store.json(orgID: principal.orgID, dashboard: dashboard, logger: context.logger))
     }
 
     static func id(_ context: APIRequestContext) throws -> UUID {

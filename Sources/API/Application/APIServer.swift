@@ -56,14 +56,17 @@ public enum APIServer {
     }
 
     /// The application listening on `host:port`; the caller adds it to its service group.
+    /// - Parameter onServerRunning: told the bound port (useful with port 0).
     public static func makeApplication(
-        _ dependencies: Dependencies, host: String, port: Int, logger: Logger
+        _ dependencies: Dependencies, host: String, port: Int, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: makeRouter(dependencies),
             server: .http1WebSocketUpgrade(webSocketRouter: makeWebSocketRouter(dependencies)),
             configuration: .init(address: .hostname(host, port: port), serverName: "analyticspro"),
             services: [LastUsedFlushService(authenticator: dependencies.authenticator, logger: logger), dependencies.hub],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }
 }

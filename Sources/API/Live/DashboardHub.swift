@@ -139,14 +139,14 @@ public final class DashboardHub: Service, Sendable {
         type: String, data: DashboardData, orgID: UUID, dashboard: DashboardData.Loaded, changed: Set<UUID>?,
         logger: Logger
     ) async throws -> String {
-        guard case .object(var object) = try await data.json(orgID: orgID, dashboard: dashboard, logger: logger) else {
-            return "{}"
-        }
-        object["type"] = .string(type)
         let changedWidgets = dashboard.widgets.filter { changed == nil || changed!.contains($0.metricID) }.map(\.id)
-        object["changed"] = .array(changedWidgets.map(JSONValue.string))
-        object["sent_at"] = .string(Timestamps.format(Date()))
-        return JSONValue.object(object).jsonText
+        let bytes = try await data.json(
+            orgID: orgID, dashboard: dashboard,
+            leading: [
+                ("type", .string(type)), ("changed", .array(changedWidgets.map(JSONValue.string))),
+                ("sent_at", .string(Timestamps.format(Date()))),
+            ], logger: logger)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     func broadcast(dashboardID: UUID, message: String, finish: Bool) {

@@ -39,6 +39,11 @@ enum JSONBody {
             status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: jsonText)))
     }
 
+    static func response(jsonBytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: jsonBytes)))
+    }
+
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

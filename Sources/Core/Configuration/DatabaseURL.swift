@@ -72,14 +72,20 @@ public struct DatabaseURL: Sendable, Equatable {
 
     /// A client configuration for this database.
     public var clientConfiguration: PostgresClient.Configuration {
-        switch endpoint {
-        case .tcp(let host, let port):
-            PostgresClient.Configuration(
-                host: host, port: port, username: username, password: password, database: database, tls: .disable)
-        case .unixSocket(let path):
-            PostgresClient.Configuration(
-                unixSocketPath: path, username: username, password: password, database: database)
-        }
+        var configuration =
+            switch endpoint {
+            case .tcp(let host, let port):
+                PostgresClient.Configuration(
+                    host: host, port: port, username: username, password: password, database: database, tls: .disable)
+            case .unixSocket(let path):
+                PostgresClient.Configuration(
+                    unixSocketPath: path, username: username, password: password, database: database)
+            }
+        // JIT compiles any query whose estimated cost passes a threshold: rollup folds and
+        // dashboard reads over large tables passed it and paid 50-100 ms of compilation
+        // for queries that run in a few milliseconds.
+        configuration.options.additionalStartupParameters = [("jit", "off")]
+        return configuration
     }
 
     /// A single-connection configuration (migrations, LISTEN).

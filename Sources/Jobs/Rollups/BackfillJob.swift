@@ -70,6 +70,7 @@ public struct BackfillJob: JobDefinition {
     ) async throws -> Step {
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Rollups.advisoryLockKey))", logger: logger)
+            try await connection.query("SET LOCAL work_mem = '64MB'", logger: logger)
             let row = try await connection.query(
                 """
                 SELECT m.event_name, m.horizon_xid, epoch_us(m.backfill_cursor), m.backfill_done, m.version,
@@ -138,12 +139,11 @@ public struct BackfillJob: JobDefinition {
             let rows = try await connection.query(
                 """
                 SELECT \(unescaped: RollupFolder.deltaColumns)
-                FROM rollup_matches
-                WHERE org_id = \(arguments.orgID) AND metric_id = \(arguments.metricID)
-                  AND "timestamp" >= from_epoch_us(\(start)) AND "timestamp" < from_epoch_us(\(stop))
-                  AND (ingest_xid IS NULL OR ingest_xid < horizon_xid)
-                  AND (v IS NOT NULL OR aggregation IN ('count', 'unique_users'))
-                GROUP BY org_id, metric_id, aggregation, minute, group_value
+                FROM (SELECT \(unescaped: RollupFolder.fencedColumns) FROM rollup_matches
+                      WHERE org_id = \(arguments.orgID) AND metric_id = \(arguments.metricID)
+                        AND "timestamp" >= from_epoch_us(\(start)) AND "timestamp" < from_epoch_us(\(stop))
+                        AND (ingest_xid IS NULL OR ingest_xid < horizon_xid) OFFSET 0) r
+                \(unescaped: RollupFolder.deltaGrouping)
                 """, logger: logger)
             let deltas = try await RollupFolder.decodeDeltas(rows)
             let touched = try await RollupFolder.fold(deltas, on: connection, logger: logger)

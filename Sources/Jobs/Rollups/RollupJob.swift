@@ -53,6 +53,8 @@ public struct RollupJob: JobDefinition {
                 "SELECT pg_try_advisory_xact_lock(\(Rollups.advisoryLockKey))", logger: logger
             ).collect().first?.decode(Bool.self) ?? false
             guard locked else { return .busy }
+            // A run's GROUP BY sorts tens of thousands of rows: keep it in memory.
+            try await connection.query("SET LOCAL work_mem = '64MB'", logger: logger)
             let position = try await connection.query(
                 """
                 SELECT s.watermark, pg_snapshot_xmin(pg_current_snapshot())::text::bigint
@@ -63,15 +65,18 @@ public struct RollupJob: JobDefinition {
                 return .folded(watermark: position?.0 ?? 0, rows: 0, matches: 0)
             }
             // A later statement: its snapshot sees every transaction below `high` finished.
+            // Hash aggregation: the planner's row estimate for fresh rows is far too low
+            // and picks a sort of every (event, metric) pair instead.
+            try await connection.query("SET LOCAL enable_sort = off", logger: logger)
             let rows = try await connection.query(
                 """
                 SELECT \(unescaped: RollupFolder.deltaColumns)
-                FROM rollup_matches
-                WHERE ingest_xid >= \(low) AND ingest_xid < \(high) AND ingest_xid >= horizon_xid
-                  AND (v IS NOT NULL OR aggregation IN ('count', 'unique_users'))
-                GROUP BY org_id, metric_id, aggregation, minute, group_value
+                FROM (SELECT \(unescaped: RollupFolder.fencedColumns) FROM rollup_matches
+                      WHERE ingest_xid >= \(low) AND ingest_xid < \(high) AND ingest_xid >= horizon_xid OFFSET 0) r
+                \(unescaped: RollupFolder.deltaGrouping)
                 """, logger: logger)
             let deltas = try await RollupFolder.decodeDeltas(rows)
+            try await connection.query("SET LOCAL enable_sort = on", logger: logger)
             let touched = try await RollupFolder.fold(deltas, on: connection, logger: logger)
             try await RollupFolder.notify(touched, on: connection, logger: logger)
             try await connection.query(
@@ -86,7 +91,7 @@ public struct RollupJob: JobDefinition {
         }
     }
 
-    static func hasRows(atOrAbove watermark: Int64, client: PostgresClient, logger: Logger) async throws -> Bool {
+    public static func hasRows(atOrAbove watermark: Int64, client: PostgresClient, logger: Logger) async throws -> Bool {
         try await client.query(
             "SELECT EXISTS (SELECT 1 FROM events WHERE ingest_xid >= \(watermark))", logger: logger
         ).collect().first?.decode(Bool.self) ?? false

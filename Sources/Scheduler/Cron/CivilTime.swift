@@ -1,3 +1,4 @@
+import Core
 /// Calendar arithmetic on seconds since 1970 read as wall-clock time, without
 /// Foundation's Calendar (far too slow for a million next-fire computations a second).
 /// Algorithms from Howard Hinnant's `chrono`-compatible date algorithms.
@@ -38,25 +39,11 @@ struct CivilTime: Equatable {
     }
 
     static func days(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        CivilCalendar.days(year: year, month: month, day: day)
     }
 
     static func civil(fromDays z: Int) -> (Int, Int, Int) {
-        let z = z + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        CivilCalendar.civil(fromDays: z)
     }
 
     static func daysInMonth(year: Int, month: Int) -> Int {

@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks against the configured database; print name=value lines.",
-        subcommands: [Queue.self, Cron.self, Report.self])
+        subcommands: [Queue.self, Cron.self, Report.self, Rollup.self])
 
     struct Queue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
