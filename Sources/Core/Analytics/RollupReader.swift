@@ -150,17 +150,32 @@ public struct RollupReader: Sendable {
         var totals: [String: RollupState] = [:]
         for row in coverRows { totals[row.group, default: RollupState()].merge(row.state) }
 
-        // The series rows: the stored bucket's own value when it is the point, else merged states.
-        let wantSketch = needsSketch && !direct
-        let seriesRows = try await rows(
-            metric: metric, query: """
-                SELECT granularity, bucket_start, group_value, count, sum, min, max, value, \(unescaped: wantSketch ? "sketch" : "NULL::bytea")
-                FROM rollups
+        // The series rows: the stored bucket's own value when it is the point (three
+        // columns: decoding dominates a dashboard's time), else merged states.
+        let seriesRows: [Row]
+        if direct {
+            var result: [Row] = []
+            let stream = try await client.query(
+                """
+                SELECT bucket_start, group_value, value FROM rollups
                 WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id) AND granularity = \(read.rawValue)
                   AND bucket_start >= \(spanStart) AND bucket_start < \(spanEnd)
                   AND (group_value = '' OR \(grouped))
-                ORDER BY bucket_start
                 """, logger: logger)
+            for try await (bucket, group, value) in stream.decode((Date, String, Double?).self) {
+                result.append(Row(granularity: read, bucket: bucket, group: group, state: RollupState(), value: value))
+            }
+            seriesRows = result
+        } else {
+            seriesRows = try await rows(
+                metric: metric, query: """
+                    SELECT granularity, bucket_start, group_value, count, sum, min, max, value, \(unescaped: needsSketch ? "sketch" : "NULL::bytea")
+                    FROM rollups
+                    WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id) AND granularity = \(read.rawValue)
+                      AND bucket_start >= \(spanStart) AND bucket_start < \(spanEnd)
+                      AND (group_value = '' OR \(grouped))
+                    """, logger: logger)
+        }
 
         var byGroup: [String: [Row]] = [:]
         for row in seriesRows { byGroup[row.group, default: []].append(row) }
@@ -203,9 +218,19 @@ public struct RollupReader: Sendable {
             if !rest.isEmpty {
                 var otherTotal = RollupState()
                 var otherRows: [Row] = []
-                for entry in rest {
-                    otherTotal.merge(totals[entry.key]!)
-                    otherRows += byGroup[entry.key] ?? []
+                for entry in rest { otherTotal.merge(totals[entry.key]!) }
+                if direct {
+                    // The series rows carry values only; "other" merges states.
+                    let keys = rest.map(\.key)
+                    otherRows = try await rows(
+                        metric: metric, query: """
+                            SELECT granularity, bucket_start, group_value, count, sum, min, max, value, \(unescaped: needsSketch ? "sketch" : "NULL::bytea")
+                            FROM rollups
+                            WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id) AND granularity = \(read.rawValue)
+                              AND bucket_start >= \(spanStart) AND bucket_start < \(spanEnd) AND group_value = ANY(\(keys)::text[])
+                            """, logger: logger)
+                } else {
+                    for entry in rest { otherRows += byGroup[entry.key] ?? [] }
                 }
                 // Merged per bucket: the stored values of single groups do not add up in general.
                 let merged = Self.mergeByBucket(otherRows)

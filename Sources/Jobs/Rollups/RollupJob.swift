@@ -29,20 +29,39 @@ public struct RollupJob: JobDefinition {
         case folded(watermark: Int64, rows: Int, matches: Int64)
     }
 
+    /// How long a run keeps folding while events keep arriving before it hands over to
+    /// the next job (which ingestion's next wake-up enqueues).
+    static let budget: Duration = .seconds(60)
+    /// Caught up, a run lingers this long before finishing: a commit meanwhile is folded
+    /// at once, and one just after is sure to find this job completed, so its wake-up
+    /// enqueues the next (a pending job's unique key would make it a no-op).
+    static let linger: Duration = .milliseconds(300)
+
     public func run(_ arguments: Arguments, context: JobContext) async throws -> JobOutcome {
-        let result = try await Self.runOnce(client: client, logger: context.logger)
         try await Self.scheduleBackfills(client: client, logger: context.logger)
-        switch result {
-        case .busy:
-            return .snooze(.milliseconds(100))
-        case .folded(let watermark, _, _):
-            // Rows already committed by transactions that started before the oldest
-            // running one finished: fold them as soon as that one ends.
-            if try await Self.hasRows(atOrAbove: watermark, client: client, logger: context.logger) {
-                return .snooze(.milliseconds(100))
+        let clock = ContinuousClock()
+        let started = clock.now
+        var caughtUpSince: ContinuousClock.Instant?
+        // A loop, not a snooze: a snoozed job waits for the worker's next poll (a second).
+        while clock.now - started < Self.budget {
+            switch try await Self.runOnce(client: client, logger: context.logger) {
+            case .busy:
+                try await Task.sleep(for: .milliseconds(50))
+            case .folded(let watermark, let rows, _):
+                if rows > 0 { caughtUpSince = nil }
+                if try await Self.hasRows(atOrAbove: watermark, client: client, logger: context.logger) {
+                    // Committed rows wait for an older transaction to end: fold them right after.
+                    caughtUpSince = nil
+                    try await Task.sleep(for: .milliseconds(20))
+                } else {
+                    let since = caughtUpSince ?? clock.now
+                    caughtUpSince = since
+                    if clock.now - since >= Self.linger { return .success }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
             }
-            return .success
         }
+        return .success
     }
 
     /// One fresh run in one transaction: the rows of transactions that ended since the

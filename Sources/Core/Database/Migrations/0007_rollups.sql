@@ -52,8 +52,36 @@ CREATE INDEX metrics_backfill_idx ON metrics (org_id) WHERE NOT backfill_done;
 -- the total. `value` is the bucket's final number (so a series reads no sketch);
 -- `sketch` holds the mergeable state: a HyperLogLog for unique users, a DDSketch for
 -- percentiles.
-ALTER TABLE rollups DROP COLUMN hll;
-ALTER TABLE rollups ADD COLUMN value double precision;
+--
+-- Partitioned by granularity: minute rows outnumber hour rows sixty to one, and a
+-- dashboard reading 30 days of hours should not find them scattered among minutes.
+-- The primary key carries the numbers a series reads (INCLUDE), so once vacuum has
+-- marked settled buckets all-visible, a series is an index-only scan over adjacent
+-- entries instead of one heap page per bucket (measured: 3,600 buffers for one widget).
+-- Rows are rewritten by every run that touches their bucket: room for HOT updates.
+DROP TABLE rollups;
+CREATE TABLE rollups (
+    org_id       uuid NOT NULL,
+    metric_id    uuid NOT NULL,
+    granularity  varchar(10) NOT NULL CHECK (granularity IN ('minute', 'hour', 'day')),
+    bucket_start timestamptz NOT NULL,
+    group_value  text NOT NULL DEFAULT '',
+    count        bigint NOT NULL DEFAULT 0,
+    sum          double precision NOT NULL DEFAULT 0,
+    min          double precision,
+    max          double precision,
+    value        double precision,
+    sketch       bytea,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, metric_id, granularity, bucket_start, group_value) INCLUDE (count, sum, min, max, value),
+    FOREIGN KEY (org_id, metric_id) REFERENCES metrics (org_id, id) ON DELETE CASCADE
+) PARTITION BY LIST (granularity);
+CREATE TABLE rollups_minute PARTITION OF rollups FOR VALUES IN ('minute')
+    WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02);
+CREATE TABLE rollups_hour PARTITION OF rollups FOR VALUES IN ('hour')
+    WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02);
+CREATE TABLE rollups_day PARTITION OF rollups FOR VALUES IN ('day')
+    WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02);
 
 -- The built-in metrics of an organization. New organizations have no events, so their
 -- built-ins start complete; existing ones are backfilled.
