@@ -94,9 +94,10 @@ enum SeriesJSON {
     static func writeFields(_ series: MetricSeries, to out: inout [UInt8]) {
         // Day buckets start at local midnight: shown with the zone's offset. Others in UTC.
         let zone = series.granularity == .day ? series.timeZone : nil
+        var writer = ISO8601Writer()
         func time(_ date: Date) {
             out.append(UInt8(ascii: "\""))
-            CivilCalendar.appendISO8601(
+            writer.append(
                 epochSeconds: Int64(date.timeIntervalSince1970.rounded(.down)),
                 offsetSeconds: zone?.secondsFromGMT(for: date) ?? 0, to: &out)
             out.append(UInt8(ascii: "\""))

@@ -57,3 +57,50 @@ public enum CivilCalendar {
         }
     }
 }
+
+/// Writes many timestamps of one offset in a row, reusing the date part while the day
+/// does not change (a series' hourly buckets share it 24 times).
+public struct ISO8601Writer {
+    private var day = Int.min
+    private var offset = Int.min
+    private var datePart: [UInt8] = []
+
+    public init() {}
+
+    public mutating func append(epochSeconds: Int64, offsetSeconds: Int, to out: inout [UInt8]) {
+        let local = epochSeconds + Int64(offsetSeconds)
+        let days = Int(local >= 0 ? local / 86400 : (local - 86399) / 86400)
+        if days != day || offsetSeconds != offset {
+            datePart.removeAll(keepingCapacity: true)
+            CivilCalendar.appendISO8601(epochSeconds: Int64(days) * 86400 - Int64(offsetSeconds), offsetSeconds: offsetSeconds, to: &datePart)
+            // Keep "YYYY-MM-DDT".
+            if let t = datePart.firstIndex(of: UInt8(ascii: "T")) { datePart.removeSubrange((t + 1)...) }
+            day = days
+            offset = offsetSeconds
+        }
+        guard datePart.last == UInt8(ascii: "T") else {
+            CivilCalendar.appendISO8601(epochSeconds: epochSeconds, offsetSeconds: offsetSeconds, to: &out)
+            return
+        }
+        out += datePart
+        let secondOfDay = Int(local - Int64(days) * 86400)
+        func two(_ value: Int) {
+            out.append(UInt8(48 + value / 10))
+            out.append(UInt8(48 + value % 10))
+        }
+        two(secondOfDay / 3600)
+        out.append(UInt8(ascii: ":"))
+        two(secondOfDay / 60 % 60)
+        out.append(UInt8(ascii: ":"))
+        two(secondOfDay % 60)
+        if offsetSeconds == 0 {
+            out.append(UInt8(ascii: "Z"))
+        } else {
+            out.append(UInt8(ascii: offsetSeconds < 0 ? "-" : "+"))
+            let minutes = abs(offsetSeconds) / 60
+            two(minutes / 60)
+            out.append(UInt8(ascii: ":"))
+            two(minutes % 60)
+        }
+    }
+}

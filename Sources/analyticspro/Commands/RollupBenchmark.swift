@@ -101,8 +101,19 @@ struct RollupBenchmark: Sendable {
 
         // 3 and 4 through a real API node and worker in this process.
         try await withServer(client: client) { port in
-            let dashboard = try await createDashboard(port: port, key: created.apiKey, metrics: metrics)
-            try await dashboardLatency(port: port, key: created.apiKey, dashboard: dashboard)
+            // 12 widgets of ungrouped metrics (one series each), then 12 where seven are
+            // grouped (by plan or endpoint: a series per group as well).
+            let plain = [metrics[1], metrics[2], metrics[3], metrics[4], metrics[13], metrics[5]]
+            let grouped = metrics.filter { $0 != metrics[5] }
+            print("dashboard_widgets=12")
+            try await dashboardLatency(
+                port: port, key: created.apiKey,
+                dashboard: try await createDashboard(port: port, key: created.apiKey, name: "plain", metrics: plain),
+                label: "plain")
+            try await dashboardLatency(
+                port: port, key: created.apiKey,
+                dashboard: try await createDashboard(port: port, key: created.apiKey, name: "grouped", metrics: grouped),
+                label: "grouped")
             try await freshness(client: client, port: port, key: created.apiKey, org: org, metrics: metrics)
         }
     }
@@ -211,39 +222,37 @@ struct RollupBenchmark: Sendable {
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
 
-    /// Twelve widgets over 30 days of hourly buckets (the last one is the freshness widget).
-    func createDashboard(port: Int, key: String, metrics: [UUID]) async throws -> String {
-        var widgets: [String] = []
-        let others = metrics.filter { $0 != metrics[5] }
-        for index in 0..<12 {
-            let metric = index == 11 ? metrics[5] : others[index % others.count]
-            let range = index == 11 ? "last_24h" : "last_30d"
-            widgets.append(
-                #"{"id": "w\#(index)", "metric_id": "\#(metric.uuidString.lowercased())", "chart": "line", "range": "\#(range)", "granularity": "hour"}"#)
+    /// Twelve line widgets over 30 days of hourly buckets.
+    func createDashboard(port: Int, key: String, name: String, metrics: [UUID]) async throws -> String {
+        let widgets = (0..<12).map { index in
+            #"{"id": "w\#(index)", "metric_id": "\#(metrics[index % metrics.count].uuidString.lowercased())", "chart": "line", "range": "last_30d", "granularity": "hour"}"#
         }
         let (status, data) = try await http(
             "POST", port: port, path: "/api/dashboards", key: key,
-            body: #"{"name": "bench", "config": {"widgets": [\#(widgets.joined(separator: ","))]}}"#)
+            body: #"{"name": "\#(name)", "config": {"widgets": [\#(widgets.joined(separator: ","))]}}"#)
         guard status == 201, let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
             let id = object["id"] as? String
         else { throw CLIFailure.runtime("cannot create the benchmark dashboard: HTTP \(status)") }
         return id
     }
 
-    func dashboardLatency(port: Int, key: String, dashboard: String) async throws {
+    /// p50/p99 of `GET /api/dashboards/:id/data`, after ten warm-up requests.
+    func dashboardLatency(port: Int, key: String, dashboard: String, label: String) async throws {
         var times: [Double] = []
         var bytes = 0
+        var points = 0
         for index in 0..<(requests + 10) {
             let started = ContinuousClock.now
             let (status, data) = try await http("GET", port: port, path: "/api/dashboards/\(dashboard)/data", key: key)
             guard status == 200 else { throw CLIFailure.runtime("dashboard data: HTTP \(status)") }
-            if index >= 10 { times.append((ContinuousClock.now - started).seconds * 1000) }  // 10 warm-ups
+            if index >= 10 { times.append((ContinuousClock.now - started).seconds * 1000) }
             bytes = data.count
+            if index == 0 { points = String(decoding: data, as: UTF8.self).components(separatedBy: #"{"t":"#).count - 1 }
         }
-        print("dashboard_widgets=12")
-        print("dashboard_response_bytes=\(bytes)")
-        print(String(format: "dashboard_data_p50_ms=%.2f", Self.percentile(times, 0.50)))
-        print(String(format: "dashboard_data_p99_ms=%.2f", Self.percentile(times, 0.99)))
+        print("dashboard_\(label)_points=\(points)")
+        print("dashboard_\(label)_response_bytes=\(bytes)")
+        print(String(format: "dashboard_\(label)_p50_ms=%.2f", Self.percentile(times, 0.50)))
+        print(String(format: "dashboard_\(label)_p99_ms=%.2f", Self.percentile(times, 0.99)))
     }
 
     /// Event accepted (HTTP 202) → WebSocket message showing it, while other events
