@@ -135,18 +135,24 @@ public struct RollupReader: Sendable {
 
         // The total (and group totals) from the coarsest buckets that tile the span.
         let cover = Self.cover(start: spanStart, end: spanEnd)
-        let coverRows = try await rows(
-            metric: metric, query: """
-                SELECT granularity, bucket_start, group_value, count, sum, min, max, value, \(unescaped: needsSketch ? "sketch" : "NULL::bytea")
-                FROM rollups
-                WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id)
-                  AND (group_value = '' OR \(grouped))
-                  AND ((granularity = 'day' AND bucket_start >= \(cover.days.0) AND bucket_start < \(cover.days.1))
-                    OR (granularity = 'hour' AND ((bucket_start >= \(cover.hours.0) AND bucket_start < \(cover.hours.1))
-                                               OR (bucket_start >= \(cover.hours.2) AND bucket_start < \(cover.hours.3))))
-                    OR (granularity = 'minute' AND ((bucket_start >= \(cover.minutes.0) AND bucket_start < \(cover.minutes.1))
-                                                 OR (bucket_start >= \(cover.minutes.2) AND bucket_start < \(cover.minutes.3)))))
-                """, logger: logger)
+        var coverRows: [Row] = []
+        let coverStatement = RollupStatements.Cover(
+            orgID: metric.orgID, metricID: metric.id, sketch: needsSketch, grouped: grouped,
+            bounds: [
+                cover.days.0, cover.days.1, cover.hours.0, cover.hours.1, cover.hours.2, cover.hours.3,
+                cover.minutes.0, cover.minutes.1, cover.minutes.2, cover.minutes.3,
+            ])
+        for try await (granularityName, bucket, group, count, sum, min, max, value, sketch) in try await client.execute(
+            coverStatement, logger: logger)
+        {
+            coverRows.append(
+                Row(
+                    granularity: Granularity(rawValue: granularityName) ?? .minute, bucket: bucket, group: group,
+                    state: RollupState(
+                        count: count, sum: sum, min: min, max: max, sketch: sketch.map { Array($0.readableBytesView) },
+                        aggregation: aggregation),
+                    value: value))
+        }
         var totals: [String: RollupState] = [:]
         for row in coverRows { totals[row.group, default: RollupState()].merge(row.state) }
 
@@ -157,17 +163,10 @@ public struct RollupReader: Sendable {
             // One row per group with its buckets as arrays: per-row protocol and decoding
             // overhead dominated a dashboard of 24,000 hourly rows.
             var result: [Row] = []
-            let stream = try await client.query(
-                """
-                SELECT group_value, array_agg(epoch_us(bucket_start) ORDER BY bucket_start),
-                       array_agg(coalesce(value, 'NaN') ORDER BY bucket_start)
-                FROM rollups
-                WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id) AND granularity = \(read.rawValue)
-                  AND bucket_start >= \(spanStart) AND bucket_start < \(spanEnd)
-                  AND (group_value = '' OR \(grouped))
-                GROUP BY group_value
-                """, logger: logger)
-            for try await (group, buckets, values) in stream.decode((String, [Int64], [Double]).self) {
+            let statement = RollupStatements.Series(
+                orgID: metric.orgID, metricID: metric.id, granularity: read.rawValue, start: spanStart, end: spanEnd,
+                grouped: grouped)
+            for try await (group, buckets, values) in try await client.execute(statement, logger: logger) {
                 for (bucket, value) in zip(buckets, values) {
                     result.append(
                         Row(
