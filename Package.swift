@@ -67,7 +67,7 @@ let package = Package(
         ),
         .target(
             name: "Reports",
-            dependencies: ["CCairo"],
+            dependencies: ["Core", "CCairo"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Jobs", "TestSupport",
+                "API", "Jobs", "Scheduler", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ],

@@ -48,7 +48,7 @@ import Testing
                 #expect(code == 0, "\(err)")
                 let parsed = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] ?? [:]
                 #expect(parsed["n"] as? Int == 3001)
-                #expect(parsed["header"] as? [String] == EventExportRoutes.columns)
+                #expect(parsed["header"] as? [String] == EventExportSource.columns)
                 #expect(parsed["names"] as? [String] == ["'=cmd", "view"])  // formula neutralised
                 #expect(parsed["users"] as? [String] == ["u,0", "u,1", "u,2"])
                 #expect((parsed["props"] as? [String: Any])?["note"] as? String == "line\nbreak \"q\"")

@@ -42,6 +42,7 @@ public enum APIServer {
         MetricRoutes(client: dependencies.client).register(on: api)
         AnalyticsRoutes(client: dependencies.client).register(on: api)
         DashboardRoutes(client: dependencies.client).register(on: api)
+        ExportRoutes(client: dependencies.client).register(on: api)
         return router
     }
 

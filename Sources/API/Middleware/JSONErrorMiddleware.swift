@@ -47,6 +47,7 @@ struct JSONErrorMiddleware: RouterMiddleware {
         case 404: .notFound
         case 405: .methodNotAllowed
         case 409: .conflict
+        case 410: .gone
         case 413: .payloadTooLarge
         case 422: .invalidField
         case 429: .rateLimited

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// Any JSON value (produced by `JSONParser`), for payloads whose fields are validated
@@ -53,14 +54,7 @@ public enum JSONValue: Sendable, Equatable {
         switch self {
         case .null: out += "null".utf8
         case .bool(let value): out += (value ? "true" : "false").utf8
-        case .number(let value):
-            if value.isFinite, value == value.rounded(), abs(value) < 1e15 {
-                out += String(Int64(value)).utf8
-            } else if value.isFinite {
-                out += "\(value)".utf8
-            } else {
-                out += "null".utf8
-            }
+        case .number(let value): JSONString.appendNumber(value, to: &out)
         case .string(let value): Self.writeString(value, to: &out)
         case .array(let values):
             out.append(UInt8(ascii: "["))
@@ -90,27 +84,7 @@ public enum JSONValue: Sendable, Equatable {
         out += String(decoding: bytes, as: UTF8.self)
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    /// Escapes byte by byte: multi-byte UTF-8 sequences never contain bytes below 0x80,
-    /// so only ASCII needs looking at.
     static func writeString(_ value: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += #"\""#.utf8
-            case UInt8(ascii: "\\"): out += #"\\"#.utf8
-            case UInt8(ascii: "\n"): out += #"\n"#.utf8
-            case UInt8(ascii: "\r"): out += #"\r"#.utf8
-            case UInt8(ascii: "\t"): out += #"\t"#.utf8
-            case 0..<0x20:
-                out += #"\u00"#.utf8
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0f)])
-            default:
-                out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        JSONString.append(value, to: &out)
     }
 }

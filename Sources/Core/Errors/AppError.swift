@@ -22,6 +22,7 @@ public struct AppError: Error, CustomStringConvertible, Sendable {
         public static let notFound = Code("not_found", status: 404)
         public static let methodNotAllowed = Code("method_not_allowed", status: 405)
         public static let conflict = Code("conflict", status: 409)
+        public static let gone = Code("gone", status: 410)
         public static let payloadTooLarge = Code("payload_too_large", status: 413)
         public static let unsupportedMediaType = Code("unsupported_media_type", status: 415)
         public static let invalidField = Code("invalid_field", status: 422)

@@ -13,5 +13,9 @@ public enum PlatformSchedules {
         ScheduleDefinition(
             name: "platform.rollup", expression: "*/5 * * * * *", timeZone: "UTC",
             jobKind: RollupJob.kind, queue: "rollups", overlap: .skip),
+        // Expired export files are deleted; exports whose job was lost are marked failed.
+        ScheduleDefinition(
+            name: "platform.export-expiry", expression: "*/10 * * * *", timeZone: "UTC",
+            jobKind: ExportExpiryJob.kind, queue: "maintenance", overlap: .skip),
     ]
 }

@@ -20,6 +20,12 @@ public struct ReportTemplate: Sendable {
     public var page: PageSetup
     public var blocks: [Block]
 
+    /// The generic dashboard layout (as `templates/reports/dashboard.json`), for a process
+    /// started where that folder is not at hand.
+    public static let builtinDashboard = ReportTemplate(
+        name: "dashboard", title: "{{company}} dashboard report", subtitle: "{{period}} · times in {{time_zone}}",
+        page: PageSetup(size: .a4, orientation: .landscape), blocks: [.widgets])
+
     public static func load(path: String) throws(ReportError) -> ReportTemplate {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ReportError("unknown template: cannot read \(path)")
