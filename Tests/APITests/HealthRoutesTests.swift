@@ -78,7 +78,7 @@ import Testing
                     #expect(response.status == .ok)
                     let text = String(buffer: response.body)
                     #expect(text.hasPrefix("openapi: 3.1"))
-                    for path in ["/healthz:", "/readyz:", "/api/openapi.yaml:", "/api/events:", "/api/events/batch:", "/api/events/stats:", "/api/events/export:", "/api/keys:", "/api/keys/{id}:", "/api/metrics:", "/api/metrics/{id}:", "/api/analytics/metrics:", "/api/dashboards:", "/api/dashboards/{id}:", "/api/dashboards/{id}/data:", "/ws/dashboard/{id}:"] {
+                    for path in ["/healthz:", "/readyz:", "/api/openapi.yaml:", "/api/events:", "/api/events/batch:", "/api/events/stats:", "/api/events/export:", "/api/keys:", "/api/keys/{id}:", "/api/metrics:", "/api/metrics/{id}:", "/api/analytics/metrics:", "/api/dashboards:", "/api/dashboards/{id}:", "/api/dashboards/{id}/data:", "/ws/dashboard/{id}:", "/api/exports:", "/api/exports/{id}:", "/api/exports/{id}/download:"] {
                         #expect(text.contains("  \(path)"), "missing \(path)")
                     }
                 }
