@@ -295,6 +295,30 @@ import Testing
             #expect(series.groups.last?.name == "other")
             #expect(series.groups.first?.total == 15)
 
+            // Purchases by country, hourly (points read straight from stored buckets): the
+            // top group plus "other" add up to the total, point by point.
+            let sums = try await Self.createMetric(
+                client, org: org, name: "Buys by country", event: "buy", aggregation: "count", groupBy: "country")
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, properties, user_id, "timestamp")
+                SELECT \(org), 'buy', jsonb_build_object('country', (ARRAY['de','fr','us','de'])[1 + i % 4]),
+                       'user' || i, \(t0) + (i * interval '13 minutes')
+                FROM generate_series(0, 99) i
+                """, logger: logger)
+            try await Self.drain(client, logger: logger)
+            let hourly = try await reader.series(
+                metric: try await reader.metric(orgID: org, id: sums, logger: logger)!, start: t0,
+                end: t0.addingTimeInterval(86400), granularity: .hour, timeZone: TimeZone(identifier: "UTC")!,
+                topGroups: 1, logger: logger)
+            #expect(hourly.total == 100)
+            #expect(hourly.groups.map(\.name) == ["de", "other"])
+            #expect(hourly.groups.map(\.total) == [50, 50])
+            for index in hourly.points.indices {
+                let parts = hourly.groups.map { $0.points[index].value ?? 0 }
+                #expect(parts.reduce(0, +) == hourly.points[index].value)
+            }
+
             // Another organization's metric id is not found.
             let other = try await OrganizationStore(client: client).create(name: "X", tier: .starter, logger: logger).orgID
             #expect(try await reader.metric(orgID: other, id: metric, logger: logger) == nil)

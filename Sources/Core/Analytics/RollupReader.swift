@@ -133,29 +133,6 @@ public struct RollupReader: Sendable {
         let needsSketch = aggregation == .uniqueUsers || aggregation.quantile != nil
         let grouped = metric.groupBy != nil
 
-        // The total (and group totals) from the coarsest buckets that tile the span.
-        let cover = Self.cover(start: spanStart, end: spanEnd)
-        var coverRows: [Row] = []
-        let coverStatement = RollupStatements.Cover(
-            orgID: metric.orgID, metricID: metric.id, sketch: needsSketch, grouped: grouped,
-            bounds: [
-                cover.days.0, cover.days.1, cover.hours.0, cover.hours.1, cover.hours.2, cover.hours.3,
-                cover.minutes.0, cover.minutes.1, cover.minutes.2, cover.minutes.3,
-            ])
-        for try await (granularityName, bucket, group, count, sum, min, max, value, sketch) in try await client.execute(
-            coverStatement, logger: logger)
-        {
-            coverRows.append(
-                Row(
-                    granularity: Granularity(rawValue: granularityName) ?? .minute, bucket: bucket, group: group,
-                    state: RollupState(
-                        count: count, sum: sum, min: min, max: max, sketch: sketch.map { Array($0.readableBytesView) },
-                        aggregation: aggregation),
-                    value: value))
-        }
-        var totals: [String: RollupState] = [:]
-        for row in coverRows { totals[row.group, default: RollupState()].merge(row.state) }
-
         // The series rows: the stored bucket's own value when it is the point (three
         // columns: decoding dominates a dashboard's time), else merged states.
         let seriesRows: [Row]
@@ -166,12 +143,20 @@ public struct RollupReader: Sendable {
             let statement = RollupStatements.Series(
                 orgID: metric.orgID, metricID: metric.id, granularity: read.rawValue, start: spanStart, end: spanEnd,
                 grouped: grouped)
-            for try await (group, buckets, values) in try await client.execute(statement, logger: logger) {
-                for (bucket, value) in zip(buckets, values) {
+            for try await (group, buckets, values, counts, sums, mins, maxes) in try await client.execute(
+                statement, logger: logger)
+            {
+                for index in buckets.indices {
+                    // The state without its sketch: enough for the totals of non-sketch metrics.
+                    var state = RollupState()
+                    state.count = counts[index]
+                    state.sum = sums[index]
+                    state.min = mins[index].isNaN ? nil : mins[index]
+                    state.max = maxes[index].isNaN ? nil : maxes[index]
                     result.append(
                         Row(
-                            granularity: read, bucket: Date(timeIntervalSince1970: Double(bucket) / 1_000_000),
-                            group: group, state: RollupState(), value: value.isNaN ? nil : value))
+                            granularity: read, bucket: Date(timeIntervalSince1970: Double(buckets[index]) / 1_000_000),
+                            group: group, state: state, value: values[index].isNaN ? nil : values[index]))
                 }
             }
             seriesRows = result
@@ -184,6 +169,30 @@ public struct RollupReader: Sendable {
                       AND bucket_start >= \(spanStart) AND bucket_start < \(spanEnd)
                       AND (group_value = '' OR \(grouped))
                     """, logger: logger)
+        }
+
+        // The total (and group totals): for counts, sums, averages and extremes, the
+        // series rows themselves tile the span; a sketch metric merges the coarsest
+        // buckets that tile it instead (a few dozen sketches rather than hundreds).
+        var totals: [String: RollupState] = [:]
+        if needsSketch {
+            let cover = Self.cover(start: spanStart, end: spanEnd)
+            let coverStatement = RollupStatements.Cover(
+                orgID: metric.orgID, metricID: metric.id, sketch: true, grouped: grouped,
+                bounds: [
+                    cover.days.0, cover.days.1, cover.hours.0, cover.hours.1, cover.hours.2, cover.hours.3,
+                    cover.minutes.0, cover.minutes.1, cover.minutes.2, cover.minutes.3,
+                ])
+            for try await (_, _, group, count, sum, min, max, _, sketch) in try await client.execute(
+                coverStatement, logger: logger)
+            {
+                totals[group, default: RollupState()].merge(
+                    RollupState(
+                        count: count, sum: sum, min: min, max: max, sketch: sketch.map { Array($0.readableBytesView) },
+                        aggregation: aggregation))
+            }
+        } else {
+            for row in seriesRows { totals[row.group, default: RollupState()].merge(row.state) }
         }
 
         var byGroup: [String: [Row]] = [:]
@@ -228,8 +237,8 @@ public struct RollupReader: Sendable {
                 var otherTotal = RollupState()
                 var otherRows: [Row] = []
                 for entry in rest { otherTotal.merge(totals[entry.key]!) }
-                if direct {
-                    // The series rows carry values only; "other" merges states.
+                if direct && needsSketch {
+                    // The series rows carry no sketches; "other" merges states.
                     let keys = rest.map(\.key)
                     otherRows = try await rows(
                         metric: metric, query: """

@@ -6,12 +6,15 @@ import PostgresNIO
 /// pruning over a range of OR-ed bounds) took longer than running them, for every
 /// widget of every dashboard request. Prepared once per connection, they plan once.
 enum RollupStatements {
-    /// One row per group: its bucket starts (epoch µs) and values, in time order.
+    /// One row per group: its bucket starts (epoch µs), values and states (count, sum, min,
+    /// max; NaN for none), in time order.
     struct Series: PostgresPreparedStatement {
-        typealias Row = (String, [Int64], [Double])
+        typealias Row = (String, [Int64], [Double], [Int64], [Double], [Double], [Double])
         static let sql = """
             SELECT group_value, array_agg(epoch_us(bucket_start) ORDER BY bucket_start),
-                   array_agg(coalesce(value, 'NaN') ORDER BY bucket_start)
+                   array_agg(coalesce(value, 'NaN') ORDER BY bucket_start), array_agg(count ORDER BY bucket_start),
+                   array_agg(sum ORDER BY bucket_start), array_agg(coalesce(min, 'NaN') ORDER BY bucket_start),
+                   array_agg(coalesce(max, 'NaN') ORDER BY bucket_start)
             FROM rollups
             WHERE org_id = $1 AND metric_id = $2 AND granularity = $3 AND bucket_start >= $4 AND bucket_start < $5
               AND (group_value = '' OR $6)
