@@ -7,17 +7,17 @@ import PostgresNIO
 /// widget of every dashboard request. Prepared once per connection, they plan once.
 enum RollupStatements {
     /// One row per group: its bucket starts (epoch µs), values and states (count, sum, min,
-    /// max; NaN for none), in time order.
+    /// max; NaN for none), in time order: one sort feeds every array (an ORDER BY per
+    /// array_agg sorted the rows six times).
     struct Series: PostgresPreparedStatement {
         typealias Row = (String, [Int64], [Double], [Int64], [Double], [Double], [Double])
         static let sql = """
-            SELECT group_value, array_agg(epoch_us(bucket_start) ORDER BY bucket_start),
-                   array_agg(coalesce(value, 'NaN') ORDER BY bucket_start), array_agg(count ORDER BY bucket_start),
-                   array_agg(sum ORDER BY bucket_start), array_agg(coalesce(min, 'NaN') ORDER BY bucket_start),
-                   array_agg(coalesce(max, 'NaN') ORDER BY bucket_start)
-            FROM rollups
-            WHERE org_id = $1 AND metric_id = $2 AND granularity = $3 AND bucket_start >= $4 AND bucket_start < $5
-              AND (group_value = '' OR $6)
+            SELECT group_value, array_agg(epoch_us(bucket_start)), array_agg(coalesce(value, 'NaN')), array_agg(count),
+                   array_agg(sum), array_agg(coalesce(min, 'NaN')), array_agg(coalesce(max, 'NaN'))
+            FROM (SELECT group_value, bucket_start, value, count, sum, min, max FROM rollups
+                  WHERE org_id = $1 AND metric_id = $2 AND granularity = $3 AND bucket_start >= $4 AND bucket_start < $5
+                    AND (group_value = '' OR $6)
+                  ORDER BY group_value, bucket_start) r
             GROUP BY group_value
             """
 
