@@ -10,6 +10,8 @@ public enum APIServer {
         public var authenticator: APIKeyAuthenticator
         public var ingestor: EventIngestor
         public var hub: DashboardHub
+        /// A WebSocket client that does not take a message within this time is dropped.
+        public var webSocketWriteTimeout: Duration = .seconds(10)
 
         /// - Parameter listenConfiguration: a connection for LISTEN (rollup notifications);
         ///   without it, live dashboards get their snapshot but no pushes.
@@ -51,7 +53,9 @@ public enum APIServer {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: JSONErrorMiddleware())
-        DashboardSocketRoutes(client: dependencies.client, authenticator: dependencies.authenticator, hub: dependencies.hub)
+        DashboardSocketRoutes(
+            client: dependencies.client, authenticator: dependencies.authenticator, hub: dependencies.hub,
+            writeTimeout: dependencies.webSocketWriteTimeout)
             .register(on: router)
         return router
     }

@@ -14,7 +14,7 @@ struct DashboardSocketRoutes: Sendable {
     let authenticator: APIKeyAuthenticator
     let hub: DashboardHub
     /// A client that does not take a message within this time is dropped.
-    static let writeTimeout: Duration = .seconds(10)
+    let writeTimeout: Duration
 
     struct SlowClient: Error {}
 
@@ -37,12 +37,12 @@ struct DashboardSocketRoutes: Sendable {
                 guard let dashboard = try await data.load(orgID: principal.orgID, id: dashboardID, logger: logger) else { return }
                 let snapshot = try await DashboardHub.message(
                     type: "snapshot", data: data, orgID: principal.orgID, dashboard: dashboard, changed: nil, logger: logger)
-                try await Self.write(snapshot, to: outbound)
+                try await Self.write(snapshot, to: outbound, timeout: writeTimeout)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     // Ends when the client closes (inbound frames are not used).
                     group.addTask { for try await _ in inbound {} }
                     group.addTask {
-                        for await message in stream { try await Self.write(message, to: outbound) }
+                        for await message in stream { try await Self.write(message, to: outbound, timeout: writeTimeout) }
                     }
                     _ = try await group.next()
                     group.cancelAll()
@@ -68,11 +68,11 @@ struct DashboardSocketRoutes: Sendable {
         return (principal, id)
     }
 
-    static func write(_ text: String, to outbound: WebSocketOutboundWriter) async throws {
+    static func write(_ text: String, to outbound: WebSocketOutboundWriter, timeout: Duration) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await outbound.write(.text(text)) }
             group.addTask {
-                try await Task.sleep(for: writeTimeout)
+                try await Task.sleep(for: timeout)
                 throw SlowClient()
             }
             _ = try await group.next()
