@@ -106,7 +106,7 @@ struct Widget: Sendable, Equatable {
 /// WebSocket pushes).
 struct DashboardData: Sendable {
     let client: PostgresClient
-    static let parallelWidgets = 3
+    static let parallelRanges = 3
 
     struct Loaded: Sendable {
         let id: UUID
@@ -138,47 +138,63 @@ struct DashboardData: Sendable {
         let widgets = dashboard.widgets
         let metrics = try await reader.metrics(orgID: orgID, ids: Array(Set(widgets.map(\.metricID))), logger: logger)
         let now = Date()
-        // Widgets are independent reads: run them side by side on the pool, a few at a
-        // time — twelve at once only queue twelve PostgreSQL backends on two cores and
-        // widen the tail.
-        let parts = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
-            var next = 0
-            var result = [[UInt8]](repeating: [], count: widgets.count)
+        // Widgets sharing a range and granularity (most of a dashboard) are read by one
+        // pair of statements; distinct ranges run side by side, a few at a time.
+        struct RangeKey: Hashable {
+            let start: Date
+            let end: Date
+            let granularity: Granularity
+        }
+        var byRange: [RangeKey: [MetricDefinition]] = [:]
+        var keys: [RangeKey?] = []
+        for widget in widgets {
+            guard let metric = metrics[widget.metricID] else {
+                keys.append(nil)
+                continue
+            }
+            let (start, end) = widget.range.resolve(now: now)
+            let key = RangeKey(start: start, end: end, granularity: widget.granularity)
+            keys.append(key)
+            if byRange[key]?.contains(where: { $0.id == metric.id }) != true { byRange[key, default: []].append(metric) }
+        }
+        let utc = TimeZone(identifier: "UTC")!
+        let series = try await withThrowingTaskGroup(of: (RangeKey, [UUID: MetricSeries]).self) { group in
+            var pending = Array(byRange)
+            var result: [RangeKey: [UUID: MetricSeries]] = [:]
             func add() {
-                guard next < widgets.count else { return }
-                let index = next
-                let widget = widgets[index]
-                next += 1
+                guard let (key, metrics) = pending.popLast() else { return }
                 group.addTask {
-                    var out: [UInt8] = [UInt8(ascii: "{")]
-                    for (key, value) in [
-                        ("id", widget.id), ("title", widget.title), ("metric_id", widget.metricID.uuidString.lowercased()),
-                        ("chart", widget.chart),
-                    ] {
-                        if out.count > 1 { out.append(UInt8(ascii: ",")) }
-                        JSONValue.writeString(key, to: &out)
-                        out.append(UInt8(ascii: ":"))
-                        JSONValue.writeString(value, to: &out)
-                    }
-                    if let metric = metrics[widget.metricID] {
-                        let (start, end) = widget.range.resolve(now: now)
-                        let series = try await reader.series(
-                            metric: metric, start: start, end: end, granularity: widget.granularity,
-                            timeZone: TimeZone(identifier: "UTC")!, logger: logger)
-                        SeriesJSON.writeFields(series, to: &out)  // continues the object: writes its own commas
-                    } else {
-                        out += #","error":{"code":"metric_not_found","message":"the widget's metric no longer exists"}"#.utf8
-                    }
-                    out.append(UInt8(ascii: "}"))
-                    return (index, out)
+                    (key, try await reader.seriesBatch(
+                        metrics: metrics, start: key.start, end: key.end, granularity: key.granularity, timeZone: utc,
+                        logger: logger))
                 }
             }
-            for _ in 0..<Self.parallelWidgets { add() }
-            for try await (index, part) in group {
-                result[index] = part
+            for _ in 0..<Self.parallelRanges { add() }
+            for try await (key, values) in group {
+                result[key] = values
                 add()
             }
             return result
+        }
+        var parts: [[UInt8]] = []
+        for (widget, key) in zip(widgets, keys) {
+            var out: [UInt8] = [UInt8(ascii: "{")]
+            for (name, value) in [
+                ("id", widget.id), ("title", widget.title), ("metric_id", widget.metricID.uuidString.lowercased()),
+                ("chart", widget.chart),
+            ] {
+                if out.count > 1 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(name, to: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONValue.writeString(value, to: &out)
+            }
+            if let key, let values = series[key]?[widget.metricID] {
+                SeriesJSON.writeFields(values, to: &out)  // continues the object: writes its own commas
+            } else {
+                out += #","error":{"code":"metric_not_found","message":"the widget's metric no longer exists"}"#.utf8
+            }
+            out.append(UInt8(ascii: "}"))
+            parts.append(out)
         }
         var out: [UInt8] = [UInt8(ascii: "{")]
         for (key, value) in leading + [("id", .string(dashboard.id.uuidString.lowercased())), ("name", .string(dashboard.name))] {

@@ -173,15 +173,22 @@ public final class DashboardHub: Service, Sendable {
                     attempt = 0
                     // Whatever happened while disconnected: refresh every live dashboard.
                     self.refreshAll()
-                    try await withTaskCancellationHandler {
-                        try await connection.listen(on: Rollups.notifyChannel) { notifications in
-                            for try await notification in notifications {
-                                self.handle(payload: notification.payload)
+                    // Closed on every path: a connection released unclosed is a crash in
+                    // debug builds (seen when the server failed to bind and cancelled us).
+                    do {
+                        try await withTaskCancellationHandler {
+                            try await connection.listen(on: Rollups.notifyChannel) { notifications in
+                                for try await notification in notifications {
+                                    self.handle(payload: notification.payload)
+                                }
                             }
+                        } onCancel: {
+                            let closing: EventLoopFuture<Void> = connection.close()
+                            _ = closing
                         }
-                    } onCancel: {
-                        let closing: EventLoopFuture<Void> = connection.close()
-                        _ = closing
+                    } catch {
+                        try? await connection.close()
+                        throw error
                     }
                     try? await connection.close()
                 } catch {

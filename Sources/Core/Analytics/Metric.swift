@@ -31,6 +31,11 @@ public enum Aggregation: String, Sendable, CaseIterable {
         }
     }
 
+    /// Unique users and percentiles keep a sketch per bucket.
+    public var needsSketch: Bool {
+        self == .uniqueUsers || quantile != nil
+    }
+
     /// Counts and sums add up over a range; the others have no value for an empty one.
     public var isAdditive: Bool {
         self == .count || self == .sum || self == .uniqueUsers

@@ -121,16 +121,111 @@ public struct RollupReader: Sendable {
         let value: Double?
     }
 
+    /// Rows read for several metrics at once (`seriesBatch`).
+    struct Prefetched {
+        var rows: [UUID: [Row]] = [:]
+        var totals: [UUID: [String: RollupState]] = [:]
+    }
+
+    /// Several metrics over one range: two statements for all of them (a dashboard's
+    /// widgets mostly share a range), then each series as `series` would compute it.
+    public func seriesBatch(
+        metrics: [MetricDefinition], start: Date, end: Date, granularity: Granularity, timeZone: TimeZone,
+        topGroups: Int = 10, logger: Logger
+    ) async throws -> [UUID: MetricSeries] {
+        guard !metrics.isEmpty else { return [:] }
+        let bounds = try Self.boundaries(start: start, end: end, granularity: granularity, timeZone: timeZone)
+        let read = Self.readGranularity(for: bounds, requested: granularity)
+        var prefetched = Prefetched()
+        if read == granularity {
+            prefetched.rows = try await directRows(
+                orgID: metrics[0].orgID, metricIDs: metrics.map(\.id), read: read, start: bounds.first!, end: bounds.last!,
+                logger: logger)
+        }
+        let sketchMetrics = metrics.filter(\.aggregation.needsSketch)
+        if !sketchMetrics.isEmpty {
+            prefetched.totals = try await coverTotals(
+                orgID: metrics[0].orgID, metrics: sketchMetrics, start: bounds.first!, end: bounds.last!, logger: logger)
+        }
+        var result: [UUID: MetricSeries] = [:]
+        for metric in metrics {
+            result[metric.id] = try await series(
+                metric: metric, start: start, end: end, granularity: granularity, timeZone: timeZone,
+                topGroups: topGroups, prefetched: prefetched, logger: logger)
+        }
+        return result
+    }
+
+    /// Series rows of stored buckets, one statement for all `metricIDs`, by metric.
+    func directRows(orgID: UUID, metricIDs: [UUID], read: Granularity, start: Date, end: Date, logger: Logger) async throws
+        -> [UUID: [Row]]
+    {
+        var result: [UUID: [Row]] = [:]
+        let statement = RollupStatements.Series(
+            orgID: orgID, metricIDs: metricIDs, granularity: read.rawValue, start: start, end: end)
+        for try await (metricID, group, buckets, values, counts, sums, mins, maxes) in try await client.execute(
+            statement, logger: logger)
+        {
+            var rows = result[metricID] ?? []
+            for index in buckets.indices {
+                // The state without its sketch: enough for the totals of non-sketch metrics.
+                var state = RollupState()
+                state.count = counts[index]
+                state.sum = sums[index]
+                state.min = mins[index].isNaN ? nil : mins[index]
+                state.max = maxes[index].isNaN ? nil : maxes[index]
+                rows.append(
+                    Row(
+                        granularity: read, bucket: Date(timeIntervalSince1970: Double(buckets[index]) / 1_000_000),
+                        group: group, state: state, value: values[index].isNaN ? nil : values[index]))
+            }
+            result[metricID] = rows
+        }
+        return result
+    }
+
+    /// Merged states per group over [start, end) from the coarsest tiling buckets.
+    func coverTotals(orgID: UUID, metrics: [MetricDefinition], start: Date, end: Date, logger: Logger) async throws
+        -> [UUID: [String: RollupState]]
+    {
+        let cover = Self.cover(start: start, end: end)
+        let aggregations = Dictionary(metrics.map { ($0.id, $0.aggregation) }, uniquingKeysWith: { first, _ in first })
+        let statement = RollupStatements.Cover(
+            orgID: orgID, metricIDs: metrics.map(\.id),
+            bounds: [
+                cover.days.0, cover.days.1, cover.hours.0, cover.hours.1, cover.hours.2, cover.hours.3,
+                cover.minutes.0, cover.minutes.1, cover.minutes.2, cover.minutes.3,
+            ])
+        var totals: [UUID: [String: RollupState]] = [:]
+        for try await (metricID, group, count, sum, min, max, sketch) in try await client.execute(statement, logger: logger) {
+            guard let aggregation = aggregations[metricID] else { continue }
+            totals[metricID, default: [:]][group, default: RollupState()].merge(
+                RollupState(
+                    count: count, sum: sum, min: min, max: max, sketch: sketch.map { Array($0.readableBytesView) },
+                    aggregation: aggregation))
+        }
+        return totals
+    }
+
     public func series(
         metric: MetricDefinition, start: Date, end: Date, granularity: Granularity, timeZone: TimeZone,
         topGroups: Int = 10, logger: Logger
+    ) async throws -> MetricSeries {
+        try await series(
+            metric: metric, start: start, end: end, granularity: granularity, timeZone: timeZone, topGroups: topGroups,
+            prefetched: nil, logger: logger)
+    }
+
+    func series(
+        metric: MetricDefinition, start: Date, end: Date, granularity: Granularity, timeZone: TimeZone,
+        topGroups: Int, prefetched: Prefetched?, logger: Logger
     ) async throws -> MetricSeries {
         let bounds = try Self.boundaries(start: start, end: end, granularity: granularity, timeZone: timeZone)
         let spanStart = bounds.first!, spanEnd = bounds.last!
         let read = Self.readGranularity(for: bounds, requested: granularity)
         let aggregation = metric.aggregation
         let direct = read == granularity
-        let needsSketch = aggregation == .uniqueUsers || aggregation.quantile != nil
+        let needsSketch = aggregation.needsSketch
         let grouped = metric.groupBy != nil
 
         // The series rows: the stored bucket's own value when it is the point (three
@@ -139,27 +234,13 @@ public struct RollupReader: Sendable {
         if direct {
             // One row per group with its buckets as arrays: per-row protocol and decoding
             // overhead dominated a dashboard of 24,000 hourly rows.
-            var result: [Row] = []
-            let statement = RollupStatements.Series(
-                orgID: metric.orgID, metricID: metric.id, granularity: read.rawValue, start: spanStart, end: spanEnd,
-                grouped: grouped)
-            for try await (group, buckets, values, counts, sums, mins, maxes) in try await client.execute(
-                statement, logger: logger)
-            {
-                for index in buckets.indices {
-                    // The state without its sketch: enough for the totals of non-sketch metrics.
-                    var state = RollupState()
-                    state.count = counts[index]
-                    state.sum = sums[index]
-                    state.min = mins[index].isNaN ? nil : mins[index]
-                    state.max = maxes[index].isNaN ? nil : maxes[index]
-                    result.append(
-                        Row(
-                            granularity: read, bucket: Date(timeIntervalSince1970: Double(buckets[index]) / 1_000_000),
-                            group: group, state: state, value: values[index].isNaN ? nil : values[index]))
-                }
+            if let prefetched {
+                seriesRows = prefetched.rows[metric.id] ?? []
+            } else {
+                seriesRows = try await directRows(
+                    orgID: metric.orgID, metricIDs: [metric.id], read: read, start: spanStart, end: spanEnd, logger: logger)[
+                        metric.id] ?? []
             }
-            seriesRows = result
         } else {
             seriesRows = try await rows(
                 metric: metric, query: """
@@ -176,20 +257,11 @@ public struct RollupReader: Sendable {
         // buckets that tile it instead (a few dozen sketches rather than hundreds).
         var totals: [String: RollupState] = [:]
         if needsSketch {
-            let cover = Self.cover(start: spanStart, end: spanEnd)
-            let coverStatement = RollupStatements.Cover(
-                orgID: metric.orgID, metricID: metric.id, sketch: true, grouped: grouped,
-                bounds: [
-                    cover.days.0, cover.days.1, cover.hours.0, cover.hours.1, cover.hours.2, cover.hours.3,
-                    cover.minutes.0, cover.minutes.1, cover.minutes.2, cover.minutes.3,
-                ])
-            for try await (_, _, group, count, sum, min, max, _, sketch) in try await client.execute(
-                coverStatement, logger: logger)
-            {
-                totals[group, default: RollupState()].merge(
-                    RollupState(
-                        count: count, sum: sum, min: min, max: max, sketch: sketch.map { Array($0.readableBytesView) },
-                        aggregation: aggregation))
+            if let prefetched {
+                totals = prefetched.totals[metric.id] ?? [:]
+            } else {
+                totals = try await coverTotals(orgID: metric.orgID, metrics: [metric], start: spanStart, end: spanEnd, logger: logger)[
+                    metric.id] ?? [:]
             }
         } else {
             for row in seriesRows { totals[row.group, default: RollupState()].merge(row.state) }
