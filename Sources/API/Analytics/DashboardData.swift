@@ -138,8 +138,8 @@ struct DashboardData: Sendable {
         let widgets = dashboard.widgets
         let metrics = try await reader.metrics(orgID: orgID, ids: Array(Set(widgets.map(\.metricID))), logger: logger)
         let now = Date()
-        // Widgets sharing a range and granularity (most of a dashboard) are read by one
-        // pair of statements; distinct ranges run side by side, a few at a time.
+        // Widgets sharing a range and granularity (most of a dashboard) are read together,
+        // a pair of statements per slice of them; slices run side by side, a few at a time.
         struct RangeKey: Hashable {
             let start: Date
             let end: Date
@@ -158,8 +158,16 @@ struct DashboardData: Sendable {
             if byRange[key]?.contains(where: { $0.id == metric.id }) != true { byRange[key, default: []].append(metric) }
         }
         let utc = TimeZone(identifier: "UTC")!
+        // A range's metrics in a few slices, so that both cores work on a big dashboard
+        // (one batch for everything left one core idle); each slice is still one pair of statements.
+        var pending: [(RangeKey, [MetricDefinition])] = []
+        for (key, metrics) in byRange {
+            let size = max(4, (metrics.count + Self.parallelRanges - 1) / Self.parallelRanges)
+            for start in stride(from: 0, to: metrics.count, by: size) {
+                pending.append((key, Array(metrics[start..<min(start + size, metrics.count)])))
+            }
+        }
         let series = try await withThrowingTaskGroup(of: (RangeKey, [UUID: MetricSeries]).self) { group in
-            var pending = Array(byRange)
             var result: [RangeKey: [UUID: MetricSeries]] = [:]
             func add() {
                 guard let (key, metrics) = pending.popLast() else { return }
@@ -171,7 +179,7 @@ struct DashboardData: Sendable {
             }
             for _ in 0..<Self.parallelRanges { add() }
             for try await (key, values) in group {
-                result[key] = values
+                result[key, default: [:]].merge(values) { first, _ in first }
                 add()
             }
             return result
