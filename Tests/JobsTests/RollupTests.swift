@@ -251,6 +251,45 @@ import Testing
         }
     }
 
+    /// Filters (eq, in, exists) select events the same way SQL over raw events does;
+    /// numbers too large for float8 and non-numeric values are skipped, not fatal.
+    @Test func filtersMatchLikeSQL() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "F", tier: .starter, logger: logger).orgID
+            let eq = try await Self.createMetric(
+                client, org: org, name: "Pro", event: "e", aggregation: "count",
+                filters: #"[{"property": "plan", "op": "eq", "value": "pro"}]"#)
+            let inList = try await Self.createMetric(
+                client, org: org, name: "Small", event: "e", aggregation: "count",
+                filters: #"[{"property": "seats", "op": "in", "value": [1, 2]}]"#)
+            let exists = try await Self.createMetric(
+                client, org: org, name: "Has coupon", event: "e", aggregation: "sum", property: "seats",
+                filters: #"[{"property": "coupon", "op": "exists"}, {"property": "plan", "op": "in", "value": ["pro", "team"]}]"#)
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, properties, "timestamp") VALUES
+                    (\(org), 'e', '{"plan": "pro", "seats": 1, "coupon": "X"}', now()),
+                    (\(org), 'e', '{"plan": "pro", "seats": 2.0}', now()),
+                    (\(org), 'e', '{"plan": "team", "seats": 3, "coupon": null}', now()),
+                    (\(org), 'e', '{"plan": "free", "seats": "2", "coupon": "Y"}', now()),
+                    (\(org), 'e', '{"plan": ["pro"], "seats": 1e400, "coupon": "Z"}', now()),
+                    (\(org), 'other', '{"plan": "pro", "seats": 1}', now())
+                """, logger: logger)
+            try await Self.drain(client, logger: logger)
+            func total(_ metric: UUID) async throws -> (Int64, Double)? {
+                try await client.query(
+                    "SELECT sum(count)::int8, sum(sum) FROM rollups WHERE metric_id = \(metric) AND granularity = 'day' AND group_value = ''",
+                    logger: logger
+                ).collect().first?.decode((Int64, Double).self)
+            }
+            #expect(try await total(eq)?.0 == 2)  // not the ["pro"] array, not the other event
+            #expect(try await total(inList)?.0 == 2)  // 1 and 2.0; the string "2" is not the number 2
+            // coupon present (null counts as present) and plan pro/team: seats 1 and 3.
+            #expect(try await total(exists)?.0 == 2)
+            #expect(try await total(exists)?.1 == 4)
+        }
+    }
+
     /// The reader answers any range from rollups: totals merge states, day buckets follow
     /// the time zone, groups rank with the rest as "other".
     @Test func readerAnswersRangesZonesAndGroups() async throws {
