@@ -164,7 +164,7 @@ public final class DashboardHub: Service, Sendable {
             try? await gracefulShutdown()
             return
         }
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var attempt = 0
             while !Task.isCancelled {
                 do {
