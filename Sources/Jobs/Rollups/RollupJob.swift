@@ -42,12 +42,19 @@ public struct RollupJob: JobDefinition {
         let clock = ContinuousClock()
         let started = clock.now
         var caughtUpSince: ContinuousClock.Instant?
+        var busyTries = 0
         // A loop, not a snooze: a snoozed job waits for the worker's next poll (a second).
         while clock.now - started < Self.budget {
             switch try await Self.runOnce(client: client, logger: context.logger) {
             case .busy:
-                try await Task.sleep(for: .milliseconds(50))
+                // Another run holds the lock and keeps folding while events arrive: two
+                // looping runs would only take turns. But it may be finishing, past its
+                // last look at the table: try a little later before leaving it the work.
+                busyTries += 1
+                if busyTries > 3 { return .success }
+                try await Task.sleep(for: .milliseconds(150))
             case .folded(let watermark, let rows, _):
+                busyTries = 0
                 if rows > 0 { caughtUpSince = nil }
                 if try await Self.hasRows(atOrAbove: watermark, client: client, logger: context.logger) {
                     // Committed rows wait for an older transaction to end: fold them right after.
