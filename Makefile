@@ -43,6 +43,7 @@ test: deps
 		timeout 60 $(SWIFT) test --filter DatabaseRestartTests && exit 0; \
 		echo "DatabaseRestartTests: attempt $$attempt failed or hung" >&2; \
 		pkill -9 -f "[a]nalyticsproPackageTests.xctest" 2>/dev/null; \
+		pkill -9 -f "[p]ostgres -D /tmp/aptest-restart-" 2>/dev/null; \
 	done; exit 1
 
 clean:
