@@ -270,7 +270,10 @@ public struct RollupReader: Sendable {
         var byGroup: [String: [Row]] = [:]
         for row in seriesRows { byGroup[row.group, default: []].append(row) }
 
-        func points(_ rows: [Row]) -> [MetricSeries.Point] {
+        /// Each bucket's stored value when a row is its point, else its rows' merged state
+        /// (several groups' rows merge too: single groups' values do not add up in general).
+        func points(_ rows: [Row], merging: Bool = false) -> [MetricSeries.Point] {
+            let direct = direct && !merging
             var states = [RollupState?](repeating: nil, count: bounds.count - 1)
             var values = [Double?](repeating: nil, count: bounds.count - 1)
             for row in rows {
@@ -314,7 +317,7 @@ public struct RollupReader: Sendable {
                     let keys = rest.map(\.key)
                     otherRows = try await rows(
                         metric: metric, query: """
-                            SELECT granularity, bucket_start, group_value, count, sum, min, max, value, \(unescaped: needsSketch ? "sketch" : "NULL::bytea")
+                            SELECT granularity, bucket_start, group_value, count, sum, min, max, value, sketch
                             FROM rollups
                             WHERE org_id = \(metric.orgID) AND metric_id = \(metric.id) AND granularity = \(read.rawValue)
                               AND bucket_start >= \(spanStart) AND bucket_start < \(spanEnd) AND group_value = ANY(\(keys)::text[])
@@ -322,36 +325,15 @@ public struct RollupReader: Sendable {
                 } else {
                     for entry in rest { otherRows += byGroup[entry.key] ?? [] }
                 }
-                // Merged per bucket: the stored values of single groups do not add up in general.
-                let merged = Self.mergeByBucket(otherRows)
                 groups.append(
                     .init(
                         name: Self.otherGroup, total: otherTotal.value(for: aggregation),
-                        points: mergedPoints(merged, bounds: bounds, aggregation: aggregation)))
+                        points: points(otherRows, merging: true)))
             }
         }
         return MetricSeries(
             metric: metric, granularity: granularity, timeZone: timeZone, start: spanStart, end: spanEnd, total: total,
             points: points(byGroup[""] ?? []), groups: groups)
-    }
-
-    func mergedPoints(_ merged: [Date: RollupState], bounds: [Date], aggregation: Aggregation) -> [MetricSeries.Point] {
-        var states = [RollupState?](repeating: nil, count: bounds.count - 1)
-        for (bucket, state) in merged {
-            guard let index = Self.bucketIndex(of: bucket, in: bounds) else { continue }
-            if states[index] == nil { states[index] = RollupState() }
-            states[index]!.merge(state)
-        }
-        return (0..<(bounds.count - 1)).map { index in
-            MetricSeries.Point(
-                t: bounds[index], value: states[index]?.value(for: aggregation) ?? (aggregation.isAdditive ? 0 : nil))
-        }
-    }
-
-    static func mergeByBucket(_ rows: [Row]) -> [Date: RollupState] {
-        var merged: [Date: RollupState] = [:]
-        for row in rows { merged[row.bucket, default: RollupState()].merge(row.state) }
-        return merged
     }
 
     /// Index of the output bucket holding `date` (boundaries are sorted).

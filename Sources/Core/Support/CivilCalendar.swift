@@ -25,36 +25,42 @@ public enum CivilCalendar {
         return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    static func appendTwoDigits(_ value: Int, to out: inout [UInt8]) {
+        out.append(UInt8(48 + value / 10))
+        out.append(UInt8(48 + value % 10))
+    }
+
+    /// `HH:MM:SS` and `Z` or the offset (`+01:00`).
+    static func appendTime(secondOfDay: Int, offsetSeconds: Int, to out: inout [UInt8]) {
+        appendTwoDigits(secondOfDay / 3600, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendTwoDigits(secondOfDay / 60 % 60, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendTwoDigits(secondOfDay % 60, to: &out)
+        if offsetSeconds == 0 {
+            out.append(UInt8(ascii: "Z"))
+        } else {
+            out.append(UInt8(ascii: offsetSeconds < 0 ? "-" : "+"))
+            let minutes = abs(offsetSeconds) / 60
+            appendTwoDigits(minutes / 60, to: &out)
+            out.append(UInt8(ascii: ":"))
+            appendTwoDigits(minutes % 60, to: &out)
+        }
+    }
+
     /// `2026-11-20T10:00:00Z`, or with `+01:00` when the offset is not zero (whole seconds).
     public static func appendISO8601(epochSeconds: Int64, offsetSeconds: Int, to out: inout [UInt8]) {
         let local = epochSeconds + Int64(offsetSeconds)
         let days = Int(local >= 0 ? local / 86400 : (local - 86399) / 86400)
         let secondOfDay = Int(local - Int64(days) * 86400)
         let (year, month, day) = civil(fromDays: days)
-        func two(_ value: Int) {
-            out.append(UInt8(48 + value / 10))
-            out.append(UInt8(48 + value % 10))
-        }
         out += String(year).utf8
         out.append(UInt8(ascii: "-"))
-        two(month)
+        appendTwoDigits(month, to: &out)
         out.append(UInt8(ascii: "-"))
-        two(day)
+        appendTwoDigits(day, to: &out)
         out.append(UInt8(ascii: "T"))
-        two(secondOfDay / 3600)
-        out.append(UInt8(ascii: ":"))
-        two(secondOfDay / 60 % 60)
-        out.append(UInt8(ascii: ":"))
-        two(secondOfDay % 60)
-        if offsetSeconds == 0 {
-            out.append(UInt8(ascii: "Z"))
-        } else {
-            out.append(UInt8(ascii: offsetSeconds < 0 ? "-" : "+"))
-            let minutes = abs(offsetSeconds) / 60
-            two(minutes / 60)
-            out.append(UInt8(ascii: ":"))
-            two(minutes % 60)
-        }
+        appendTime(secondOfDay: secondOfDay, offsetSeconds: offsetSeconds, to: &out)
     }
 }
 
@@ -83,24 +89,7 @@ public struct ISO8601Writer {
             return
         }
         out += datePart
-        let secondOfDay = Int(local - Int64(days) * 86400)
-        func two(_ value: Int) {
-            out.append(UInt8(48 + value / 10))
-            out.append(UInt8(48 + value % 10))
-        }
-        two(secondOfDay / 3600)
-        out.append(UInt8(ascii: ":"))
-        two(secondOfDay / 60 % 60)
-        out.append(UInt8(ascii: ":"))
-        two(secondOfDay % 60)
-        if offsetSeconds == 0 {
-            out.append(UInt8(ascii: "Z"))
-        } else {
-            out.append(UInt8(ascii: offsetSeconds < 0 ? "-" : "+"))
-            let minutes = abs(offsetSeconds) / 60
-            two(minutes / 60)
-            out.append(UInt8(ascii: ":"))
-            two(minutes % 60)
-        }
+        CivilCalendar.appendTime(
+            secondOfDay: Int(local - Int64(days) * 86400), offsetSeconds: offsetSeconds, to: &out)
     }
 }
