@@ -12,7 +12,7 @@ struct AuthMiddleware: RouterMiddleware {
         let principal = try await authenticator.authenticate(
             authorization: request.headers[.authorization], logger: context.logger)
         context.principal = principal
-        context.logger[metadataKey: "org_id"] = "\(principal.orgID)"
+        context.logger[metadataKey: "org_id"] = .stringConvertible(principal.orgID)
         return try await next(request, context)
     }
 }

@@ -62,7 +62,7 @@ enum LogSetup {
         guard !bootstrapped else { return }
         bootstrapped = true
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DeferredMetadataLogHandler(wrapping: StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
