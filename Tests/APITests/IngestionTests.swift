@@ -111,6 +111,44 @@ func errorCode(_ body: [String: Any]) -> String? {
         }
     }
 
+    /// Properties are stored as the client wrote them (PostgreSQL parses the text), so
+    /// numbers keep every digit; what jsonb would refuse or bloat is refused per event
+    /// and never fails the requests sharing its transaction.
+    @Test func propertiesAreStoredAsSentAndCheckedForWhatJsonbRefuses() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client)
+            let events = [
+                #"{"name": "p", "properties": {"big": 12345678901234567890, "nested": {"a": [1, 2.50]}}}"#,  // 0
+                #"{"name": "p", "properties": {"x": "a\u0000b"}}"#,  // 1
+                #"{"name": "p", "properties": {"x": 1e500}}"#,  // 2
+                #"{"name": "p", "properties":  { "spaced" : "é \u00e9\ud83d\ude00" } }"#,  // 3
+            ]
+            let app = Application(router: APIServer.makeRouter(.init(client: client)))
+            try await app.test(.router) { http in
+                let (status, body) = try await post(
+                    http, "/api/events/batch", key: fixture.adminKey, json: #"{"events": ["# + events.joined(separator: ",") + "]}")
+                #expect(status == .ok)
+                #expect(body["accepted"] as? Int == 2)
+                let rejected = (body["rejected"] as? [[String: Any]]) ?? []
+                #expect(rejected.map { $0["index"] as? Int } == [1, 2])
+                #expect(rejected.allSatisfy { $0["code"] as? String == "invalid_properties" })
+            }
+            let row = try await client.query(
+                """
+                SELECT properties->>'big', properties #>> '{nested,a,1}' FROM events
+                WHERE org_id = \(fixture.orgID) AND properties ? 'big'
+                """
+            ).collect().first?.decode((String, String).self)
+            #expect(row?.0 == "12345678901234567890")
+            #expect(row?.1 == "2.50")
+            let spaced = try await client.query(
+                "SELECT properties->>'spaced' FROM events WHERE org_id = \(fixture.orgID) AND properties ? 'spaced'"
+            ).collect().first?.decode(String.self)
+            #expect(spaced == "é é😀")
+            #expect(try await fixture.count("SELECT events_used_this_month::int FROM organizations WHERE id = \(fixture.orgID)") == 2)
+        }
+    }
+
     @Test func malformedRequestsChangeNothing() async throws {
         try await withTestDatabase { client, _ in
             let fixture = try await IngestionFixture.make(client)

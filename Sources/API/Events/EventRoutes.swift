@@ -38,12 +38,7 @@ struct EventRoutes: Sendable {
     @Sendable func single(_ request: Request, context: APIRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal(.write)
         let body = try await JSONBody.read(request, limit: Self.maximumSingleBytes)
-        let event: IncomingEvent
-        if case .object(let fields) = try JSONBody.parse(body) {
-            event = IncomingEvent(fields: fields)
-        } else {
-            event = IncomingEvent(fields: ["__not_an_object": .null])
-        }
+        let event = try JSONBody.parse(body) { try JSONParser.event($0) }
         let now = Date()
         switch EventValidator.validate(
             event, now: now, retentionDays: principal.retentionDays, generatedID: EventIDs.make(count: 1, now: now)[0])
@@ -62,13 +57,10 @@ struct EventRoutes: Sendable {
     @Sendable func batch(_ request: Request, context: APIRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal(.write)
         let body = try await JSONBody.read(request, limit: Self.maximumBatchBytes)
-        guard case .object(let top) = try JSONBody.parse(body), case .array(let items)? = top["events"] else {
+        guard let events = try JSONBody.parse(body, with: { try JSONParser.eventBatch($0) }) else {
             throw AppError(.invalidJSON, "request body must be an object with an 'events' array")
         }
-        let batch = BatchBody(events: items.map { item in
-            if case .object(let fields) = item { return IncomingEvent(fields: fields) }
-            return IncomingEvent(fields: ["__not_an_object": .null])
-        })
+        let batch = BatchBody(events: events)
         guard batch.events.count <= Self.maximumBatchEvents else {
             throw AppError(.payloadTooLarge, "a batch holds at most \(Self.maximumBatchEvents) events, got \(batch.events.count)")
         }

@@ -1,13 +1,23 @@
 import Core
 import Foundation
 
-/// One event as posted, parsed leniently: a field of the wrong type is recorded as
-/// this event's problem, not a failure of the whole batch.
+/// One event as posted, read leniently: a field of the wrong type is recorded as this
+/// event's problem, not a failure of the whole batch.
 struct IncomingEvent: Sendable {
-    let fields: [String: JSONValue]
+    var isObject = true
+    /// The first field that is not an event field.
+    var unknownField: String?
+    var name: JSONValue?
+    var properties: Properties?
+    var userID: JSONValue?
+    var sessionID: JSONValue?
+    var timestamp: JSONValue?
+    var id: JSONValue?
 
-    init(fields: [String: JSONValue]) {
-        self.fields = fields
+    enum Properties: Sendable {
+        case object(RawJSONObject)
+        /// Anything but an object (null means none).
+        case other(JSONValue)
     }
 }
 
@@ -33,21 +43,19 @@ enum EventValidator {
     static let maximumPropertiesBytes = 32 * 1024
     static let maximumPropertiesDepth = 8
     static let maximumFuture: TimeInterval = 3600
-    static let knownFields: Set<String> = ["name", "properties", "user_id", "session_id", "timestamp", "id"]
 
     /// - Parameter generatedID: the id the event gets when the client sent none.
     static func validate(
         _ event: IncomingEvent, now: Date, retentionDays: Int, generatedID: UUID
     ) -> Result<ValidEvent, EventProblem> {
-        let fields = event.fields
-        if fields["__not_an_object"] != nil {
+        guard event.isObject else {
             return .failure(.init(code: "invalid_event", message: "an event must be a JSON object"))
         }
-        if let unknown = fields.keys.first(where: { !knownFields.contains($0) }) {
+        if let unknown = event.unknownField {
             return .failure(.init(code: "unknown_field", message: "unknown field '\(unknown)'; custom data goes in 'properties'"))
         }
-        guard case .string(let name)? = fields["name"] else {
-            return .failure(.init(code: "invalid_name", message: fields["name"] == nil ? "'name' is required" : "'name' must be a string"))
+        guard case .string(let name)? = event.name else {
+            return .failure(.init(code: "invalid_name", message: event.name == nil ? "'name' is required" : "'name' must be a string"))
         }
         guard (1...255).contains(name.count) else {
             return .failure(.init(code: "invalid_name", message: "'name' must be 1 to 255 characters"))
@@ -56,40 +64,39 @@ enum EventValidator {
             return .failure(.init(code: "invalid_name", message: "'name' must not contain NUL characters"))
         }
         var properties = "{}"
-        switch fields["properties"] {
-        case nil, .null?: break
+        switch event.properties {
+        case nil, .other(.null)?: break
         case .object(let object)?:
-            let value = JSONValue.object(object)
-            guard value.depth <= maximumPropertiesDepth + 1 else {
+            guard object.depth <= maximumPropertiesDepth + 1 else {
                 return .failure(.init(code: "invalid_properties", message: "'properties' nests deeper than \(maximumPropertiesDepth) levels"))
             }
-            guard !value.containsNUL else {
+            guard !object.containsNUL else {
                 return .failure(.init(code: "invalid_properties", message: "'properties' must not contain NUL characters"))
             }
-            properties = value.jsonText
-            guard properties.utf8.count <= maximumPropertiesBytes else {
+            guard object.numbersFit else {
+                return .failure(
+                    .init(
+                        code: "invalid_properties",
+                        message: "numbers in 'properties' must have at most \(JSONParser.maximumNumberDigits) characters and an exponent within ±\(JSONParser.maximumNumberExponent)"))
+            }
+            guard object.compactBytes <= maximumPropertiesBytes else {
                 return .failure(.init(code: "invalid_properties", message: "'properties' exceeds 32 KiB serialized"))
             }
-        case let other?:
+            properties = object.text
+        case .other(let other)?:
             return .failure(.init(code: "invalid_properties", message: "'properties' must be an object, not \(other.typeName)"))
         }
-        var optionalStrings: [String: String] = [:]
-        for field in ["user_id", "session_id"] {
-            switch fields[field] {
-            case nil, .null?: break
-            case .string(let value)?:
-                guard value.count <= 255, !value.utf8.contains(0) else {
-                    return .failure(.init(code: "invalid_\(field)", message: "'\(field)' must be at most 255 characters, without NUL"))
-                }
-                optionalStrings[field] = value
-            case .number(let value)? where value == value.rounded() && abs(value) < 1e15:
-                optionalStrings[field] = String(Int64(value))  // numeric user ids are common
-            case let other?:
-                return .failure(.init(code: "invalid_\(field)", message: "'\(field)' must be a string, not \(other.typeName)"))
-            }
+        let userID: String?, sessionID: String?
+        switch optionalString(event.userID, field: "user_id") {
+        case .success(let value): userID = value
+        case .failure(let problem): return .failure(problem)
+        }
+        switch optionalString(event.sessionID, field: "session_id") {
+        case .success(let value): sessionID = value
+        case .failure(let problem): return .failure(problem)
         }
         var timestamp = now
-        switch fields["timestamp"] {
+        switch event.timestamp {
         case nil, .null?: break
         case .string(let text)?:
             guard let parsed = Timestamps.parse(text) else {
@@ -107,7 +114,7 @@ enum EventValidator {
         }
         var id = generatedID
         var clientID = false
-        switch fields["id"] {
+        switch event.id {
         case nil, .null?: break
         case .string(let text)?:
             guard let parsed = UUID(uuidString: text) else {
@@ -121,7 +128,23 @@ enum EventValidator {
         return .success(
             ValidEvent(
                 id: id, clientSuppliedID: clientID, name: name, properties: properties,
-                userID: optionalStrings["user_id"], sessionID: optionalStrings["session_id"], timestamp: timestamp))
+                userID: userID, sessionID: sessionID, timestamp: timestamp))
+    }
+
+    /// `user_id` and `session_id`: a string, or a whole number (numeric user ids are common).
+    static func optionalString(_ value: JSONValue?, field: String) -> Result<String?, EventProblem> {
+        switch value {
+        case nil, .null?: return .success(nil)
+        case .string(let value)?:
+            guard value.count <= 255, !value.utf8.contains(0) else {
+                return .failure(.init(code: "invalid_\(field)", message: "'\(field)' must be at most 255 characters, without NUL"))
+            }
+            return .success(value)
+        case .number(let value)? where value == value.rounded() && abs(value) < 1e15:
+            return .success(String(Int64(value)))
+        case let other?:
+            return .failure(.init(code: "invalid_\(field)", message: "'\(field)' must be a string, not \(other.typeName)"))
+        }
     }
 }
 

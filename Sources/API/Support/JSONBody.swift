@@ -21,12 +21,17 @@ enum JSONBody {
 
     /// Parses any JSON value; malformed JSON or non-UTF-8 bytes are a 400.
     static func parse(_ buffer: ByteBuffer) throws -> JSONValue {
+        try parse(buffer) { try JSONParser.parse($0) }
+    }
+
+    /// Runs a parser over the body's bytes; malformed JSON or non-UTF-8 bytes are a 400.
+    static func parse<Value>(_ buffer: ByteBuffer, with parser: (UnsafeBufferPointer<UInt8>) throws -> Value) throws -> Value {
         guard String(validating: buffer.readableBytesView, as: UTF8.self) != nil else {
             throw AppError(.invalidJSON, "request body is not valid UTF-8")
         }
         do {
-            return try buffer.readableBytesView.withContiguousStorageIfAvailable { try JSONParser.parse($0) }
-                ?? Array(buffer.readableBytesView).withUnsafeBufferPointer { try JSONParser.parse($0) }
+            return try buffer.readableBytesView.withContiguousStorageIfAvailable(parser)
+                ?? Array(buffer.readableBytesView).withUnsafeBufferPointer(parser)
         } catch {
             throw AppError(.invalidJSON, "request body is not valid JSON")
         }

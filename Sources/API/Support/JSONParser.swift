@@ -6,9 +6,9 @@
 struct JSONParser {
     struct Failure: Error {}
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
-    private let maximumDepth: Int
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+    let maximumDepth: Int
 
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int = 64) throws -> JSONValue {
         var parser = JSONParser(bytes: bytes, maximumDepth: maximumDepth)
@@ -18,18 +18,18 @@ struct JSONParser {
         return value
     }
 
-    private init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
         self.bytes = bytes
         self.maximumDepth = maximumDepth
     }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
             index += 1
         }
     }
 
-    private mutating func value(depth: Int) throws -> JSONValue {
+    mutating func value(depth: Int) throws -> JSONValue {
         guard depth <= maximumDepth else { throw Failure() }
         skipWhitespace()
         guard index < bytes.count else { throw Failure() }
@@ -82,7 +82,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws {
+    mutating func literal(_ word: StaticString) throws {
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw Failure() }
         for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { throw Failure() }
@@ -90,6 +90,14 @@ struct JSONParser {
     }
 
     private mutating func number() throws -> Double {
+        let span = try numberSpan()
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[span]), as: UTF8.self)
+        guard let value = Double(text) else { throw Failure() }
+        return value
+    }
+
+    /// The bytes of a number (RFC 8259 grammar), checked but not converted.
+    mutating func numberSpan() throws -> Range<Int> {
         let start = index
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
         let integerStart = index
@@ -109,13 +117,11 @@ struct JSONParser {
             while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
             guard index > exponent else { throw Failure() }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let value = Double(text) else { throw Failure() }
-        return value
+        return start..<index
     }
 
     /// A string starting at the opening quote; escapes decoded, surrogate pairs joined.
-    private mutating func string() throws -> String {
+    mutating func string() throws -> String {
         index += 1
         let start = index
         // Fast path: no escapes.
@@ -183,7 +189,7 @@ struct JSONParser {
         throw Failure()
     }
 
-    private mutating func hex4() throws -> UInt32 {
+    mutating func hex4() throws -> UInt32 {
         guard index + 4 <= bytes.count else { throw Failure() }
         var value: UInt32 = 0
         for _ in 0..<4 {

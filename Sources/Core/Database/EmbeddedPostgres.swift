@@ -135,6 +135,11 @@ public struct EmbeddedPostgres: Sendable {
         }
     }
 
+    /// An eighth of the machine's memory, between 128 MB and 1 GB.
+    static var sharedBuffersMegabytes: UInt64 {
+        min(1024, max(128, ProcessInfo.processInfo.physicalMemory / 8 / 1_048_576))
+    }
+
     func writeSettings() throws(EmbeddedPostgresError) {
         var lines = [
             "listen_addresses = ''",
@@ -142,10 +147,15 @@ public struct EmbeddedPostgres: Sendable {
             "unix_socket_permissions = 0700",
             "max_connections = 200",
             // Ingestion writes steadily: fewer checkpoints mean fewer full-page images
-            // in the WAL, and a larger cache keeps the hot index pages resident.
-            "shared_buffers = '256MB'",
-            "max_wal_size = '4GB'",
+            // in the WAL, and a larger cache keeps the hot index pages resident and
+            // leaves fewer dirty pages for backends to write out themselves.
+            "shared_buffers = '\(Self.sharedBuffersMegabytes)MB'",
+            "max_wal_size = '8GB'",
             "checkpoint_timeout = '15min'",
+            // Pages a backend writes out are handed to the kernel's writeback at once; left
+            // to pile up in the page cache, they made the checkpoint's final fsync stall
+            // every commit's WAL flush for 200 ms (measured at 200,000 events/s).
+            "backend_flush_after = '256kB'",
         ]
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) { lines.append("\(key) = \(value)") }
         let path = dataDirectory + "/analyticspro.conf"
