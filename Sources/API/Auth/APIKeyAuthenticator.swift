@@ -18,6 +18,7 @@ public final class APIKeyAuthenticator: Sendable {
 
     let client: PostgresClient
     let cacheLifetime: Duration
+    /// Token → lookup result.
     private let cache = NIOLockedValueBox<[String: Entry]>([:])
     private let used = NIOLockedValueBox<[UUID: Date]>([:])
 
@@ -40,14 +41,15 @@ public final class APIKeyAuthenticator: Sendable {
         guard token.hasPrefix(APIKeySecret.prefix), token.count < 200 else {
             throw AppError(.unauthorized, "invalid API key")
         }
-        let hash = APIKeySecret.hash(token)
         let now = ContinuousClock.now
-        var entry = cache.withLockedValue { $0[hash] }
+        // Keyed by the token itself, which this process holds anyway while it serves the
+        // request: the SHA-256 is computed only when the database is asked.
+        var entry = cache.withLockedValue { $0[token] }
         if entry == nil || now - entry!.fetchedAt > cacheLifetime {
-            entry = try await fetch(hash: hash, logger: logger)
+            entry = try await fetch(hash: APIKeySecret.hash(token), logger: logger)
             cache.withLockedValue { cache in
                 if cache.count > 100_000 { cache.removeAll() }
-                cache[hash] = entry
+                cache[token] = entry
             }
         }
         guard let principal = entry?.principal else { throw AppError(.unauthorized, "invalid or revoked API key") }
