@@ -153,14 +153,19 @@ public final class EventIngestor: Sendable {
     /// PostgreSQL, so a group commit costs one round trip.
     func write(orgID: UUID, batch: [Request]) async throws -> [Result<Outcome, any Error>] {
         let total = batch.reduce(0) { $0 + $1.events.count }
-        var requestIndex: [Int32] = [], ids: [UUID] = [], clientSupplied: [Bool] = [], names: [String] = []
-        var properties: [String] = [], users: [String] = [], hasUser: [Bool] = [], sessions: [String] = []
-        var hasSession: [Bool] = [], times: [Date] = []
-        requestIndex.reserveCapacity(total); ids.reserveCapacity(total); clientSupplied.reserveCapacity(total)
-        names.reserveCapacity(total); properties.reserveCapacity(total); users.reserveCapacity(total)
-        hasUser.reserveCapacity(total); sessions.reserveCapacity(total); hasSession.reserveCapacity(total)
-        times.reserveCapacity(total)
-        var ips: [String] = [], agents: [String] = []
+        var requestIndex = PostgresBinaryArray<Int32>(reservingCapacity: total * 8)
+        var ids = PostgresBinaryArray<UUID>(reservingCapacity: total * 20)
+        var clientSupplied = PostgresBinaryArray<Bool>(reservingCapacity: total * 5)
+        var names = PostgresBinaryArray<String>(reservingCapacity: total * 24)
+        var properties = PostgresBinaryArray<String>(reservingCapacity: batch.reduce(0) { total, request in
+            request.events.reduce(total) { $0 + $1.properties.utf8.count + 4 }
+        })
+        var users = PostgresBinaryArray<String>(reservingCapacity: total * 16)
+        var hasUser = PostgresBinaryArray<Bool>(reservingCapacity: total * 5)
+        var sessions = PostgresBinaryArray<String>(reservingCapacity: total * 16)
+        var hasSession = PostgresBinaryArray<Bool>(reservingCapacity: total * 5)
+        var times = PostgresBinaryArray<Date>(reservingCapacity: total * 12)
+        var ips = PostgresBinaryArray<String>(), agents = PostgresBinaryArray<String>()
         for (index, request) in batch.enumerated() {
             ips.append(request.ipAddress ?? "")
             agents.append(request.userAgent ?? "")
