@@ -76,12 +76,22 @@ public struct EventPartitions: Sendable {
             try await client.query("DROP TABLE IF EXISTS \(unescaped: name)", logger: logger)
             dropped.append(name)
         }
-        // Organizations with a shorter retention than the partition layout keeps.
-        try await client.query(
-            """
-            DELETE FROM events e USING organizations o
-            WHERE e.org_id = o.id AND e."timestamp" < \(now) - make_interval(days => o.retention_days)
-            """, logger: logger)
+        // Organizations with a shorter retention than the partition layout keeps. One
+        // statement per organization, so each is pruned to the partitions below its
+        // cutoff and walks the primary key (org_id, timestamp): the joined form scanned
+        // every row of every partition, hourly, on every API node.
+        var retentions: [(UUID, Int32)] = []
+        for try await row in try await client.query(
+            "SELECT id, retention_days FROM organizations", logger: logger
+        ).decode((UUID, Int32).self) {
+            retentions.append(row)
+        }
+        for (orgID, days) in retentions {
+            try await client.query(
+                """
+                DELETE FROM events WHERE org_id = \(orgID) AND "timestamp" < \(now) - make_interval(days => \(days))
+                """, logger: logger)
+        }
         return dropped
     }
 
