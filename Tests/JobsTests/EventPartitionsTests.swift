@@ -61,4 +61,37 @@ import Testing
             #expect(try await client.scalar("SELECT string_agg(event_name, ',') FROM events", as: String.self) == "new")
         }
     }
+
+    /// A shorter retention than the partitions keep is enforced row by row, for events
+    /// and for the client ids that make retries idempotent; other organizations keep theirs.
+    @Test func deletesRowsAndClientIDsPastEachOrganizationsRetention() async throws {
+        try await withTestDatabase { client, _ in
+            let store = OrganizationStore(client: client)
+            let short = try await store.create(name: "Short", tier: .starter, logger: logger)
+            let long = try await store.create(name: "Long", tier: .starter, logger: logger)
+            try await client.query("UPDATE organizations SET retention_days = 30 WHERE id = \(short.orgID)", logger: logger)
+            try await client.query("UPDATE organizations SET retention_days = 400 WHERE id = \(long.orgID)", logger: logger)
+            let partitions = EventPartitions(client: client)
+            try await partitions.ensure(now: date("2026-06-10T00:00:00Z"), logger: logger)
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, "timestamp") VALUES
+                    (\(short.orgID), 'short-old', '2026-06-01T00:00:00Z'), (\(short.orgID), 'short-new', '2026-07-20T00:00:00Z'),
+                    (\(long.orgID), 'long-old', '2026-06-01T00:00:00Z')
+                """, logger: logger)
+            try await client.query(
+                """
+                INSERT INTO event_ids (org_id, id, "timestamp") VALUES
+                    (\(short.orgID), gen_random_uuid(), '2026-06-01T00:00:00Z'), (\(short.orgID), gen_random_uuid(), '2026-07-20T00:00:00Z'),
+                    (\(long.orgID), gen_random_uuid(), '2026-06-01T00:00:00Z')
+                """, logger: logger)
+            let dropped = try await partitions.dropExpired(now: date("2026-08-01T00:00:00Z"), logger: logger)
+            #expect(dropped.isEmpty)
+            #expect(
+                try await client.scalar("SELECT string_agg(event_name, ',' ORDER BY event_name) FROM events", as: String.self)
+                    == "long-old,short-new")
+            #expect(try await client.scalar("SELECT count(*)::int FROM event_ids WHERE org_id = \(short.orgID)", as: Int32.self) == 1)
+            #expect(try await client.scalar("SELECT count(*)::int FROM event_ids WHERE org_id = \(long.orgID)", as: Int32.self) == 1)
+        }
+    }
 }

@@ -91,6 +91,12 @@ public struct EventPartitions: Sendable {
                 """
                 DELETE FROM events WHERE org_id = \(orgID) AND "timestamp" < \(now) - make_interval(days => \(days))
                 """, logger: logger)
+            // Client ids are remembered for the retention window only: an event that old
+            // is refused at ingestion anyway, so its id can no longer make a duplicate.
+            try await client.query(
+                """
+                DELETE FROM event_ids WHERE org_id = \(orgID) AND "timestamp" < \(now) - make_interval(days => \(days))
+                """, logger: logger)
         }
         return dropped
     }
