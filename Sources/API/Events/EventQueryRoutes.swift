@@ -46,21 +46,16 @@ struct EventQueryRoutes: Sendable {
             cursorMicros = micros
             cursorID = id
         }
+        // Newest first along an index: the primary key (org_id, timestamp, id) without a
+        // name filter; with one, each name's run of (org_id, event_name, timestamp), taken
+        // by timestamp alone (with ties, so the (timestamp, id) order is cut correctly
+        // outside) — ordered by (timestamp, id), PostgreSQL walked the primary key and
+        // filtered: 17 s for three rows of a name last seen 30 M events ago.
         let rows = try await client.query(
-            """
-            SELECT id, event_name, properties::text, user_id, session_id, "timestamp", received_at,
-                   (extract(epoch FROM "timestamp") * 1000000)::int8
-            FROM events e
-            WHERE org_id = \(principal.orgID)
-              AND (cardinality(\(names)::text[]) = 0 OR event_name = ANY(\(names)::text[]))
-              AND "timestamp" >= \(start ?? .distantPast) AND "timestamp" < \(end ?? .distantFuture)
-              AND ("timestamp", id) < ('epoch'::timestamptz + \(cursorMicros) * interval '1 microsecond', \(cursorID))
-              AND NOT EXISTS (
-                  SELECT 1 FROM unnest(\(keys)::text[], \(values)::text[]) AS f(k, v)
-                  WHERE e.properties ->> f.k IS DISTINCT FROM f.v)
-            ORDER BY "timestamp" DESC, id DESC
-            LIMIT \(Int32(limit))
-            """, logger: context.logger)
+            Self.listQuery(
+                orgID: principal.orgID, names: names, start: start ?? .distantPast, end: end ?? .distantFuture,
+                cursorMicros: cursorMicros, cursorID: cursorID, keys: keys, values: values, limit: Int32(limit)),
+            logger: context.logger)
         var out = #"{"events":["#
         var count = 0
         var last: (Int64, UUID)?
@@ -86,6 +81,43 @@ struct EventQueryRoutes: Sendable {
         }
         out += "}"
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: out)))
+    }
+
+    static func listQuery(
+        orgID: UUID, names: [String], start: Date, end: Date, cursorMicros: Int64, cursorID: UUID,
+        keys: [String], values: [String], limit: Int32
+    ) -> PostgresQuery {
+        if names.isEmpty {
+            return """
+                SELECT id, event_name, properties::text, user_id, session_id, "timestamp", received_at,
+                       (extract(epoch FROM "timestamp") * 1000000)::int8
+                FROM events e
+                WHERE org_id = \(orgID) AND "timestamp" >= \(start) AND "timestamp" < \(end)
+                  AND ("timestamp", id) < ('epoch'::timestamptz + \(cursorMicros) * interval '1 microsecond', \(cursorID))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM unnest(\(keys)::text[], \(values)::text[]) AS f(k, v)
+                      WHERE e.properties ->> f.k IS DISTINCT FROM f.v)
+                ORDER BY "timestamp" DESC, id DESC
+                LIMIT \(limit)
+                """
+        }
+        return """
+            SELECT x.* FROM unnest(\(Array(Set(names)))::text[]) AS n(name) CROSS JOIN LATERAL (
+                SELECT id, event_name, properties::text, user_id, session_id, "timestamp", received_at,
+                       (extract(epoch FROM "timestamp") * 1000000)::int8 AS micros
+                FROM events e
+                WHERE org_id = \(orgID) AND event_name = n.name AND "timestamp" >= \(start) AND "timestamp" < \(end)
+                  AND "timestamp" <= 'epoch'::timestamptz + \(cursorMicros) * interval '1 microsecond'
+                  AND ("timestamp", id) < ('epoch'::timestamptz + \(cursorMicros) * interval '1 microsecond', \(cursorID))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM unnest(\(keys)::text[], \(values)::text[]) AS f(k, v)
+                      WHERE e.properties ->> f.k IS DISTINCT FROM f.v)
+                ORDER BY "timestamp" DESC
+                FETCH FIRST \(limit) ROWS WITH TIES
+            ) x
+            ORDER BY x."timestamp" DESC, x.id DESC
+            LIMIT \(limit)
+            """
     }
 
     struct DayCount: Encodable {
@@ -120,7 +152,7 @@ struct EventQueryRoutes: Sendable {
             SELECT event_name, to_char(("timestamp" AT TIME ZONE \(tz))::date, 'YYYY-MM-DD'), count(*)::int8
             FROM events
             WHERE org_id = \(principal.orgID) AND "timestamp" >= \(start) AND "timestamp" < \(end)
-              AND (cardinality(\(names)::text[]) = 0 OR event_name = ANY(\(names)::text[]))
+              AND (\(names.isEmpty) OR event_name = ANY(\(names)::text[]))
             GROUP BY 1, 2 ORDER BY 2, 1
             """, logger: context.logger)
         var stats: [DayCount] = []
