@@ -313,6 +313,57 @@ func errorCode(_ body: [String: Any]) -> String? {
 }
 
 @Suite struct EventQueryTests {
+    /// Name-filtered pages walk each name's index and merge: the same order (timestamp,
+    /// then id, newest first) as the unfiltered listing, also when many events share a
+    /// timestamp across a page boundary.
+    @Test func nameFilteredPagesMatchTheUnfilteredOrderAcrossTies() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client)
+            let app = Application(router: APIServer.makeRouter(.init(client: client)))
+            let stamps = Array(repeating: "2026-11-20T11:00:00Z", count: 7) + Array(repeating: "2026-11-20T10:59:00Z", count: 3)
+                + Array(repeating: "2026-11-20T10:58:00Z", count: 2)
+            // Ids in an order unrelated to insertion, so an index's order among equal
+            // timestamps (insertion) differs from the listing's (id).
+            let idOrder = [5, 0, 11, 3, 9, 1, 7, 10, 2, 8, 4, 6]
+            let events = stamps.enumerated().map { i, stamp in
+                let id = String(format: "00000000-0000-4000-8000-%012d", idOrder[i])
+                return #"{"name": "\#((7..<10).contains(i) ? "other" : "tie")", "id": "\#(id)", "properties": {"i": \#(i)}, "timestamp": "\#(stamp)"}"#
+            }
+            try await app.test(.router) { http in
+                _ = try await post(http, "/api/events/batch", key: fixture.adminKey, json: #"{"events": ["# + events.joined(separator: ",") + "]}")
+                _ = try await post(http, "/api/events", key: fixture.adminKey, json: #"{"name": "third", "timestamp": "2026-11-20T10:59:30Z"}"#)
+                func pages(_ filter: String) async throws -> [Int] {
+                    var seen: [Int] = []
+                    var uri = "/api/events?limit=3\(filter)"
+                    while true {
+                        let body = try await http.execute(
+                            uri: uri, method: .get, headers: [.authorization: "Bearer \(fixture.adminKey)"]
+                        ) { (try? JSONSerialization.jsonObject(with: Data(buffer: $0.body))) as? [String: Any] ?? [:] }
+                        let page = body["events"] as? [[String: Any]] ?? []
+                        #expect(page.count <= 3)
+                        seen += page.map { ($0["properties"] as? [String: Any])?["i"] as? Int ?? -1 }
+                        guard let cursor = body["next_cursor"] as? String else { return seen }
+                        uri = "/api/events?limit=3\(filter)&cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+                    }
+                }
+                // Newest first by (timestamp, id), worked out from the data itself.
+                let expected = stamps.indices.sorted { (stamps[$0], idOrder[$0]) > (stamps[$1], idOrder[$1]) }
+                #expect(try await pages("").filter { $0 >= 0 } == expected)  // "third" has no i
+                // Many newer events of another name make PostgreSQL take the name index.
+                try await client.query(
+                    """
+                    INSERT INTO events (org_id, event_name, "timestamp")
+                    SELECT \(fixture.orgID), 'bulk', timestamptz '2026-11-20T12:00:00Z' + g * interval '1 ms'
+                    FROM generate_series(1, 20000) g
+                    """)
+                try await client.query("ANALYZE events")
+                #expect(try await pages("&event=tie,other") == expected)
+                #expect(try await pages("&event=tie") == expected.filter { !(7..<10).contains($0) })
+                #expect(try await pages("&event=other&event=other") == expected.filter { (7..<10).contains($0) })
+            }
+        }
+    }
+
     @Test func listsNewestFirstWithFiltersAndCursors() async throws {
         try await withTestDatabase { client, _ in
             let fixture = try await IngestionFixture.make(client)
