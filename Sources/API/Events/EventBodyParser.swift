@@ -87,40 +87,13 @@ extension JSONParser {
                 event.properties = .object(
                     RawJSONObject(
                         text: String(decoding: span, as: UTF8.self), depth: nesting, containsNUL: shape.containsNUL,
-                        numbersFit: shape.numbersFit, compactBytes: Self.compactCount(span)))
+                        numbersFit: shape.numbersFit))
             default:
                 if event.unknownField == nil { event.unknownField = key }
                 _ = try parser.value(depth: depth + 1)
             }
         }
         return event
-    }
-
-    /// Calls `member` for each key of the object whose opening brace is at `index`, with
-    /// the parser at the key's value, which `member` must read.
-    mutating func forEachMember(_ member: (inout JSONParser, String) throws -> Void) throws {
-        index += 1
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw Failure() }
-            let key = try string()
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw Failure() }
-            index += 1
-            skipWhitespace()
-            guard index < bytes.count else { throw Failure() }
-            try member(&self, key)
-            skipWhitespace()
-            guard index < bytes.count else { throw Failure() }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return }
-            throw Failure()
-        }
     }
 
     /// Reads a value without building it, recording what PostgreSQL's jsonb would refuse
@@ -167,35 +140,20 @@ extension JSONParser {
         return 1
     }
 
-    /// A string starting at its opening quote, with `string()`'s rules for escapes.
+    /// A string starting at its opening quote, checked as `string()` reads it.
     private mutating func checkString(_ shape: inout RawJSONShape) throws {
         index += 1
         while index < bytes.count {
             let byte = bytes[index]
-            index += 1
-            if byte == UInt8(ascii: "\"") { return }
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return
+            }
             guard byte >= 0x20 else { throw Failure() }
-            guard byte == UInt8(ascii: "\\") else { continue }
-            guard index < bytes.count else { throw Failure() }
-            let escape = bytes[index]
-            index += 1
-            switch escape {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                continue
-            case UInt8(ascii: "u"):
-                let code = try hex4()
-                if code == 0 { shape.containsNUL = true }
-                if (0xD800...0xDBFF).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                        throw Failure()
-                    }
-                    index += 2
-                    guard (0xDC00...0xDFFF).contains(try hex4()) else { throw Failure() }
-                } else if (0xDC00...0xDFFF).contains(code) {
-                    throw Failure()
-                }
-            default: throw Failure()
+            if byte == UInt8(ascii: "\\") {
+                if case .scalar("\u{0}") = try escape() { shape.containsNUL = true }
+            } else {
+                index += 1
             }
         }
         throw Failure()
@@ -246,5 +204,11 @@ struct RawJSONObject: Sendable {
     let depth: Int
     let containsNUL: Bool
     let numbersFit: Bool
-    let compactBytes: Int
+
+    /// Bytes without whitespace between tokens; only worth counting when the text as
+    /// sent is over a limit.
+    var compactBytes: Int {
+        var text = text
+        return text.withUTF8 { JSONParser.compactCount($0) }
+    }
 }

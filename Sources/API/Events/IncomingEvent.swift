@@ -79,7 +79,7 @@ enum EventValidator {
                         code: "invalid_properties",
                         message: "numbers in 'properties' must have at most \(JSONParser.maximumNumberDigits) characters and an exponent within ±\(JSONParser.maximumNumberExponent)"))
             }
-            guard object.compactBytes <= maximumPropertiesBytes else {
+            guard object.text.utf8.count <= maximumPropertiesBytes || object.compactBytes <= maximumPropertiesBytes else {
                 return .failure(.init(code: "invalid_properties", message: "'properties' exceeds 32 KiB serialized"))
             }
             properties = object.text

@@ -35,27 +35,9 @@ struct JSONParser {
         guard index < bytes.count else { throw Failure() }
         switch bytes[index] {
         case UInt8(ascii: "{"):
-            index += 1
             var object: [String: JSONValue] = [:]
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(object)
-            }
-            while true {
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw Failure() }
-                let key = try string()
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw Failure() }
-                index += 1
-                object[key] = try value(depth: depth + 1)
-                skipWhitespace()
-                guard index < bytes.count else { throw Failure() }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
-                throw Failure()
-            }
+            try forEachMember { parser, key in object[key] = try parser.value(depth: depth + 1) }
+            return .object(object)
         case UInt8(ascii: "["):
             index += 1
             var array: [JSONValue] = []
@@ -79,6 +61,33 @@ struct JSONParser {
         case UInt8(ascii: "n"): try literal("null"); return .null
         default:
             return .number(try number())
+        }
+    }
+
+    /// Calls `member` for each key of the object whose opening brace is at `index`, with
+    /// the parser at the key's value, which `member` must read.
+    mutating func forEachMember(_ member: (inout JSONParser, String) throws -> Void) throws {
+        index += 1
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw Failure() }
+            let key = try string()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw Failure() }
+            index += 1
+            skipWhitespace()
+            guard index < bytes.count else { throw Failure() }
+            try member(&self, key)
+            skipWhitespace()
+            guard index < bytes.count else { throw Failure() }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return }
+            throw Failure()
         }
     }
 
@@ -156,37 +165,52 @@ struct JSONParser {
                 index += 1
                 continue
             }
-            index += 1
-            guard index < bytes.count else { throw Failure() }
-            let escape = bytes[index]
-            index += 1
-            switch escape {
-            case UInt8(ascii: "\""): pending.append(0x22)
-            case UInt8(ascii: "\\"): pending.append(0x5C)
-            case UInt8(ascii: "/"): pending.append(0x2F)
-            case UInt8(ascii: "b"): pending.append(0x08)
-            case UInt8(ascii: "f"): pending.append(0x0C)
-            case UInt8(ascii: "n"): pending.append(0x0A)
-            case UInt8(ascii: "r"): pending.append(0x0D)
-            case UInt8(ascii: "t"): pending.append(0x09)
-            case UInt8(ascii: "u"):
+            switch try escape() {
+            case .byte(let byte): pending.append(byte)
+            case .scalar(let scalar):
                 flush()
-                var code = try hex4()
-                if (0xD800...0xDBFF).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                        throw Failure()
-                    }
-                    index += 2
-                    let low = try hex4()
-                    guard (0xDC00...0xDFFF).contains(low) else { throw Failure() }
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let scalar = Unicode.Scalar(code) else { throw Failure() }
                 scalars.append(scalar)
-            default: throw Failure()
             }
         }
         throw Failure()
+    }
+
+    enum Escape {
+        case byte(UInt8)
+        case scalar(Unicode.Scalar)
+    }
+
+    /// The escape at `index` (a backslash), surrogate pairs joined; lone surrogates and
+    /// unknown escapes are malformed.
+    mutating func escape() throws -> Escape {
+        index += 1
+        guard index < bytes.count else { throw Failure() }
+        let escape = bytes[index]
+        index += 1
+        switch escape {
+        case UInt8(ascii: "\""): return .byte(0x22)
+        case UInt8(ascii: "\\"): return .byte(0x5C)
+        case UInt8(ascii: "/"): return .byte(0x2F)
+        case UInt8(ascii: "b"): return .byte(0x08)
+        case UInt8(ascii: "f"): return .byte(0x0C)
+        case UInt8(ascii: "n"): return .byte(0x0A)
+        case UInt8(ascii: "r"): return .byte(0x0D)
+        case UInt8(ascii: "t"): return .byte(0x09)
+        case UInt8(ascii: "u"):
+            var code = try hex4()
+            if (0xD800...0xDBFF).contains(code) {
+                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    throw Failure()
+                }
+                index += 2
+                let low = try hex4()
+                guard (0xDC00...0xDFFF).contains(low) else { throw Failure() }
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+            }
+            guard let scalar = Unicode.Scalar(code) else { throw Failure() }
+            return .scalar(scalar)
+        default: throw Failure()
+        }
     }
 
     mutating func hex4() throws -> UInt32 {
