@@ -199,6 +199,44 @@ import Testing
         }
     }
 
+    /// A backlog (events stored while no worker ran) is folded a bounded number of
+    /// transactions per run, each run committing its slice: none waits for the whole.
+    @Test func backlogIsFoldedInBoundedRuns() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "L", tier: .starter, logger: logger).orgID
+            let metric = try await Self.createMetric(client, org: org, name: "views", event: "view", aggregation: "count")
+            // 30 ingest transactions of 20 events each.
+            for batch in 0..<30 {
+                try await client.query(
+                    """
+                    INSERT INTO events (org_id, event_name, properties, "timestamp")
+                    SELECT \(org), 'view', '{}', now() - (\(batch) * 20 + i) * interval '1 minute'
+                    FROM generate_series(1, 20) i
+                    """, logger: logger)
+            }
+            var runs = 0, folded: Int64 = 0
+            while true {
+                guard case .folded(let watermark, _, let matches) = try await RollupJob.runOnce(
+                    client: client, logger: logger, maximumTransactions: 10)
+                else { continue }
+                runs += 1
+                // A run reads at most 10 transactions (of 20 events, times the built-in
+                // metrics every event also counts for).
+                #expect(matches <= 10 * 20 * 3)
+                folded += matches
+                if try await !RollupJob.hasRows(atOrAbove: watermark, client: client, logger: logger) { break }
+                // Transaction ids are the cluster's: tests running alongside spend some of
+                // each run's ten, so only a generous bound on the number of runs.
+                if runs >= 1000 { break }
+            }
+            #expect(runs >= 3 && runs < 1000)
+            let counted = try await client.scalar(
+                "SELECT sum(count)::int FROM rollups WHERE metric_id = \(metric) AND granularity = 'day' AND group_value = ''",
+                as: Int.self)
+            #expect(counted == 600)
+        }
+    }
+
     /// A metric defined after its events exist is backfilled in slices while fresh events
     /// keep arriving and rolling up; the two never count an event twice.
     @Test func backfillAndFreshRollupsPartitionTheEvents() async throws {

@@ -146,19 +146,10 @@ struct EventQueryRoutes: Sendable {
         guard TimeZone(identifier: tz) != nil else {
             throw AppError(.invalidField, "'tz' must be an IANA time zone such as Europe/Berlin")
         }
-        let names = Self.names(query)
-        let rows = try await client.query(
-            """
-            SELECT event_name, to_char(("timestamp" AT TIME ZONE \(tz))::date, 'YYYY-MM-DD'), count(*)::int8
-            FROM events
-            WHERE org_id = \(principal.orgID) AND "timestamp" >= \(start) AND "timestamp" < \(end)
-              AND (\(names.isEmpty) OR event_name = ANY(\(names)::text[]))
-            GROUP BY 1, 2 ORDER BY 2, 1
-            """, logger: context.logger)
-        var stats: [DayCount] = []
-        for try await (name, day, count) in rows.decode((String, String, Int64).self) {
-            stats.append(DayCount(event: name, day: day, count: count))
-        }
+        let counts = try await EventDayCounts(client: client).counts(
+            orgID: principal.orgID, start: start, end: end, timeZone: tz, names: Self.names(query), logger: context.logger
+        ).counts
+        let stats = counts.map { DayCount(event: $0.event, day: $0.day, count: $0.count) }
         return try JSONBody.response(Stats(tz: tz, start: start, end: end, stats: stats))
     }
 

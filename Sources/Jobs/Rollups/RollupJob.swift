@@ -36,6 +36,10 @@ public struct RollupJob: JobDefinition {
     /// at once, and one just after is sure to find this job completed, so its wake-up
     /// enqueues the next (a pending job's unique key would make it a no-op).
     static let linger: Duration = .milliseconds(300)
+    /// Transaction ids one fresh run folds at most. An ingest transaction stores up to
+    /// 2,000 events, so a run reads at most a million rows (a few seconds); caught up,
+    /// a run spans far fewer.
+    public static let maximumTransactions: Int64 = 500
 
     public func run(_ arguments: Arguments, context: JobContext) async throws -> JobOutcome {
         try await Self.scheduleBackfills(client: client, logger: context.logger)
@@ -73,7 +77,9 @@ public struct RollupJob: JobDefinition {
 
     /// One fresh run in one transaction: the rows of transactions that ended since the
     /// last run, folded; the watermark moved; the API nodes told at commit.
-    public static func runOnce(client: PostgresClient, logger: Logger) async throws -> Result {
+    public static func runOnce(
+        client: PostgresClient, logger: Logger, maximumTransactions: Int64 = RollupJob.maximumTransactions
+    ) async throws -> Result {
         try await client.withTransaction(logger: logger) { connection in
             let locked = try await connection.query(
                 "SELECT pg_try_advisory_xact_lock(\(Rollups.advisoryLockKey))", logger: logger
@@ -81,15 +87,22 @@ public struct RollupJob: JobDefinition {
             guard locked else { return .busy }
             // A run's GROUP BY sorts tens of thousands of rows: keep it in memory.
             try await connection.query("SET LOCAL work_mem = '64MB'", logger: logger)
+            // At most `maximumTransactions` ingest transactions per run, starting at the
+            // first one not folded: a backlog (workers down for a day while `serve` took
+            // events) is folded in runs that each finish, instead of one run over every
+            // row that times out and starts over forever. Every slice ends below xmin, so
+            // it is as final as the whole span.
             let position = try await connection.query(
                 """
-                SELECT s.watermark, pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                SELECT s.watermark, pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+                       (SELECT min(ingest_xid) FROM events WHERE ingest_xid >= s.watermark)
                 FROM rollup_state s WHERE s.shard = 0
                 """, logger: logger
-            ).collect().first?.decode((Int64, Int64).self)
-            guard let (low, high) = position, high > low else {
+            ).collect().first?.decode((Int64, Int64, Int64?).self)
+            guard let (low, xmin, first) = position, xmin > low else {
                 return .folded(watermark: position?.0 ?? 0, rows: 0, matches: 0)
             }
+            let high = min(xmin, max(low, first ?? xmin) + maximumTransactions)
             // A later statement: its snapshot sees every transaction below `high` finished.
             // Hash aggregation: the planner's row estimate for fresh rows is far too low
             // and picks a sort of every (event, metric) pair instead.
