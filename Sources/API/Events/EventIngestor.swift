@@ -46,6 +46,9 @@ public final class EventIngestor: Sendable {
     let parallelThreshold: Int
     /// How long a write waits for a database connection before answering 503.
     let leaseTimeout: Duration
+    /// How long one group commit may take before its requests hear 503. A healthy call
+    /// takes milliseconds; this only ends waits that would never end.
+    static let callTimeout: Duration = .seconds(30)
     /// Told after every commit that stored events.
     let rollupWaker: RollupWaker?
     private let queues = NIOLockedValueBox<[UUID: OrgQueue]>([:])
@@ -196,10 +199,17 @@ public final class EventIngestor: Sendable {
         // seconds, not after the pool's minute-long circuit breaker.
         let logger = self.logger
         typealias Row = ([Int32]?, [Int32]?, [Bool]?, [Int64]?, Int64?, Date?)
-        let rows = try await client.withConnection(leaseTimeout: leaseTimeout, logger: logger) { connection -> [Row] in
-            var rows: [Row] = []
-            for try await row in try await connection.query(call, logger: logger).decode(Row.self) { rows.append(row) }
-            return rows
+        // Bounded as a whole (see withDeadline): a call lost on a connection that closed
+        // under it would otherwise stall this organization's ingestion for good. A lost
+        // call never reached the server; one merely slower than the deadline could still
+        // commit, which a retry with the same event ids absorbs (idempotency).
+        let client = self.client, leaseTimeout = self.leaseTimeout
+        let rows = try await withDeadline(Self.callTimeout) {
+            try await client.withConnection(leaseTimeout: leaseTimeout, logger: logger) { connection -> [Row] in
+                var rows: [Row] = []
+                for try await row in try await connection.query(call, logger: logger).decode(Row.self) { rows.append(row) }
+                return rows
+            }
         }
         var results: [Result<Outcome, any Error>] = Array(
             repeating: .failure(AppError(.unauthorized, "organization no longer exists")), count: batch.count)

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -53,7 +54,8 @@ final class Completer: Sendable {
                 continue
             }
             do {
-                try await write(batch)
+                // Bounded (see withDeadline); the write is idempotent, so a retry is safe.
+                try await withDeadline(.seconds(30)) { try await self.write(batch) }
                 failures = 0
             } catch {
                 failures += 1

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -41,6 +42,9 @@ final class QueueRunner: Sendable {
 
     var isStopping: Bool { stopping.withLockedValue { $0 } }
 
+    /// How long a claim may take before it counts as failed.
+    var claimTimeout: Duration { max(.seconds(10), configuration.leaseDuration) }
+
     /// Smallest claim worth a query while other jobs of this queue are running.
     var minimumClaim: Int { max(1, min(configuration.claimBatchSize, concurrency) / 4) }
 
@@ -64,7 +68,10 @@ final class QueueRunner: Sendable {
             let wanted = min(capacity, configuration.claimBatchSize)
             let jobs: [ClaimedJob]
             do {
-                jobs = try await claim(limit: wanted)
+                // Bounded: a claim lost on a connection that closed under it never
+                // returns (see withDeadline), and this runner would never claim again.
+                // Jobs a timed-out claim did take come back when their lease expires.
+                jobs = try await withDeadline(claimTimeout) { try await self.claim(limit: wanted) }
                 failures = 0
             } catch {
                 failures += 1

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Logging
 import PostgresNIO
@@ -129,8 +130,11 @@ public final class Worker: Service, Sendable {
                 // Only jobs this process really holds: a claim whose reply was lost (the
                 // database restarted mid-query) must expire and be rescued, not kept alive.
                 let held = runners.values.flatMap(\.runningJobIDs) + completer.pendingJobIDs
-                try await maintenance.renewLeases(
-                    ids: held, workerID: configuration.workerID, lease: configuration.leaseDuration)
+                // Bounded (see withDeadline): a lost renewal must not stop the next one.
+                try await withDeadline(configuration.leaseDuration) { [maintenance, configuration] in
+                    try await maintenance.renewLeases(
+                        ids: held, workerID: configuration.workerID, lease: configuration.leaseDuration)
+                }
             } catch {
                 logger.warning("lease heartbeat failed", metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -142,7 +146,7 @@ public final class Worker: Service, Sendable {
         var lastPrune = ContinuousClock.now - configuration.pruneInterval
         while !stopping {
             do {
-                let rescued = try await maintenance.rescueExpiredLeases()
+                let rescued = try await withDeadline(.seconds(30)) { [maintenance] in try await maintenance.rescueExpiredLeases() }
                 if rescued > 0 { logger.notice("rescued jobs of a lost worker", metadata: ["count": "\(rescued)"]) }
                 if ContinuousClock.now - lastPrune >= configuration.pruneInterval {
                     lastPrune = ContinuousClock.now
