@@ -30,7 +30,12 @@ import Testing
             registry.register(ScriptedJob(client: client) { _ in .success })
             var configuration = testWorkerConfiguration(queues: ["default": 4])
             configuration.leaseDuration = .seconds(2)
-            let jobs = try (0..<300).map { try JobQueue.NewJob(ScriptedJob.self, .init(n: $0, sleepMS: 20)) }
+            // With a timeout, as a job should have: a handler whose own query postgres-nio
+            // lost when the connection closed under it (see withDeadline) would otherwise
+            // hold its worker slot for good.
+            let jobs = try (0..<300).map {
+                try JobQueue.NewJob(ScriptedJob.self, .init(n: $0, sleepMS: 20), options: .init(timeout: .seconds(3)))
+            }
             try await JobQueue(client: client).enqueueMany(jobs, logger: queueLogger)
             try await withWorkers(2, client: client, url: url, registry: registry, configuration: configuration) { _ in
                 // Let some jobs run, then pull the database away mid-stream and bring it back.
