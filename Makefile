@@ -37,7 +37,7 @@ run: build
 # PostgreSQL) now and then stalls other tests. That test used to hang after the restart
 # (a query postgres-nio loses on a connection that closed under it, now bounded: see
 # docs/architecture.md "Known issues"); it still runs on its own, bounded by a timeout,
-# up to eight times, as a guard (a passing run takes 3-35 s).
+# up to eight times, as a guard (a passing run takes 3-50 s).
 test: deps
 	$(SWIFT) test --no-parallel --skip DatabaseRestartTests
 	@for attempt in 1 2 3 4 5 6 7 8; do \
