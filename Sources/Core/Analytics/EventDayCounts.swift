@@ -42,20 +42,18 @@ public struct EventDayCounts: Sendable {
         orgID: UUID, start: Date, end: Date, timeZone: String, names: [String], logger: Logger
     ) async throws -> (counts: [Count], source: Source) {
         do {
-            return try await client.withConnection { connection in
-                try await connection.withTransaction(logger: logger) { connection in
-                    // One snapshot: the watermark, the rollups and the raw rows agree.
-                    try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-                    if let plan = try await plan(orgID: orgID, start: start, end: end, timeZone: timeZone, on: connection, logger: logger) {
-                        let counts = try await rollupCounts(
-                            orgID: orgID, plan: plan, start: start, end: end, timeZone: timeZone, names: names,
-                            on: connection, logger: logger)
-                        return (counts, .rollups)
-                    }
-                    let counts = try await rawCounts(
-                        orgID: orgID, start: start, end: end, timeZone: timeZone, names: names, on: connection, logger: logger)
-                    return (counts, .raw)
+            return try await client.withTransaction(logger: logger) { connection in
+                // One snapshot: the watermark, the rollups and the raw rows agree.
+                try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+                if let plan = try await plan(orgID: orgID, start: start, end: end, timeZone: timeZone, on: connection, logger: logger) {
+                    let counts = try await rollupCounts(
+                        orgID: orgID, plan: plan, start: start, end: end, timeZone: timeZone, names: names,
+                        on: connection, logger: logger)
+                    return (counts, .rollups)
                 }
+                let counts = try await rawCounts(
+                    orgID: orgID, start: start, end: end, timeZone: timeZone, names: names, on: connection, logger: logger)
+                return (counts, .raw)
             }
         } catch let error as PostgresTransactionError
             where (error.closureError as? PSQLError)?.serverInfo?[.sqlState] == "22023"
@@ -107,14 +105,9 @@ public struct EventDayCounts: Sendable {
             guard exact else { return nil }
             midnights.append((day, at))
         }
-        let wholeStart = Self.ceilMinute(start), wholeEnd = Granularity.minute.bucket(of: end)
+        let wholeStart = Granularity.minute.ceiling(of: start), wholeEnd = Granularity.minute.bucket(of: end)
         guard let pieces = Self.pieces(wholeStart: wholeStart, wholeEnd: wholeEnd, midnights: midnights) else { return nil }
         return Plan(metricID: metricID, freshFrom: freshFrom, wholeStart: wholeStart, wholeEnd: wholeEnd, pieces: pieces)
-    }
-
-    static func ceilMinute(_ date: Date) -> Date {
-        let floor = Granularity.minute.bucket(of: date)
-        return floor == date ? date : floor.addingTimeInterval(60)
     }
 
     /// The rollup buckets that tile [wholeStart, wholeEnd) day by local day; nil when the

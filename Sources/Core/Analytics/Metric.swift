@@ -115,5 +115,11 @@ public enum Granularity: String, Sendable, CaseIterable, Comparable {
         return Date(timeIntervalSince1970: TimeInterval(start))
     }
 
+    /// The first bucket start at or after `date`.
+    public func ceiling(of date: Date) -> Date {
+        let floor = bucket(of: date)
+        return floor == date ? date : floor.addingTimeInterval(TimeInterval(seconds))
+    }
+
     public static func < (lhs: Granularity, rhs: Granularity) -> Bool { lhs.seconds < rhs.seconds }
 }

@@ -351,16 +351,12 @@ public struct RollupReader: Sendable {
     static func cover(start: Date, end: Date) -> (
         days: (Date, Date), hours: (Date, Date, Date, Date), minutes: (Date, Date, Date, Date)
     ) {
-        func ceil(_ date: Date, _ granularity: Granularity) -> Date {
-            let floor = granularity.bucket(of: date)
-            return floor == date ? date : floor.addingTimeInterval(TimeInterval(granularity.seconds))
-        }
-        let dayStart = ceil(start, .day), dayEnd = Granularity.day.bucket(of: end)
+        let dayStart = Granularity.day.ceiling(of: start), dayEnd = Granularity.day.bucket(of: end)
         if dayStart < dayEnd {
-            let hourStart = ceil(start, .hour), hourEnd = Granularity.hour.bucket(of: end)
+            let hourStart = Granularity.hour.ceiling(of: start), hourEnd = Granularity.hour.bucket(of: end)
             return ((dayStart, dayEnd), (hourStart, dayStart, dayEnd, hourEnd), (start, hourStart, hourEnd, end))
         }
-        let hourStart = ceil(start, .hour), hourEnd = Granularity.hour.bucket(of: end)
+        let hourStart = Granularity.hour.ceiling(of: start), hourEnd = Granularity.hour.bucket(of: end)
         if hourStart < hourEnd {
             return ((end, end), (hourStart, hourEnd, end, end), (start, hourStart, hourEnd, end))
         }

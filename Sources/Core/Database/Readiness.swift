@@ -12,8 +12,10 @@ public enum Readiness {
     /// Checks within `timeout`; a database that hangs counts as unreachable.
     public static func check(client: PostgresClient, timeout: Duration = .seconds(2), logger: Logger) async -> Status {
         let latest = Migrator.latestVersion
-        let result: Status? = await withTaskGroup(of: Status?.self) { group in
-            group.addTask {
+        // withDeadline, not a task group: a group waits for its children, and a query
+        // postgres-nio lost on a closed connection would hold the probe for good.
+        do {
+            return try await withDeadline(timeout) {
                 do {
                     let rows = try await client.query(
                         "SELECT coalesce(max(version), '') FROM schema_migrations", logger: logger)
@@ -22,18 +24,10 @@ public enum Readiness {
                     return applied >= latest ? .ready : .migrationsPending(applied: applied)
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
                     return .migrationsPending(applied: "")
-                } catch {
-                    return .databaseUnreachable
                 }
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+        } catch {
+            return .databaseUnreachable
         }
-        return result ?? .databaseUnreachable
     }
 }

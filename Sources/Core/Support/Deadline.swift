@@ -13,7 +13,8 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
 /// a pooled connection whose channel closed an instant before (the server restarted), and
 /// awaiting it never returns (vapor/postgres-nio#497). A worker whose claim hung that way
 /// never claimed again (DatabaseRestartTests). The operation runs in its own task, so an
-/// await that ignores cancellation cannot hold the caller.
+/// await that ignores cancellation cannot hold the caller — unlike a task group, which
+/// waits for every child. Also the job handlers' timeout (`QueueRunner`).
 public func withDeadline<T: Sendable>(
     _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {

@@ -162,30 +162,12 @@ final class QueueRunner: Sendable {
     /// Runs the handler against a deadline; on expiry the handler's task is cancelled
     /// and the attempt fails without waiting for a handler that ignores cancellation.
     static func run(_ entry: JobRegistry.Entry, job: ClaimedJob, context: JobContext, timeout: Duration) async -> JobOutcome {
-        let decided = NIOLockedValueBox(false)
-        return await withCheckedContinuation { (continuation: CheckedContinuation<JobOutcome, Never>) in
-            func finish(_ outcome: JobOutcome) -> Bool {
-                let first = decided.withLockedValue { done -> Bool in
-                    if done { return false }
-                    done = true
-                    return true
-                }
-                if first { continuation.resume(returning: outcome) }
-                return first
-            }
-            let handler = Task {
-                let outcome: JobOutcome
-                do {
-                    outcome = try await entry.run(job.arguments, context)
-                } catch {
-                    outcome = .retry(after: nil, reason: describe(error))
-                }
-                _ = finish(outcome)
-            }
-            Task {
-                try? await Task.sleep(for: timeout)
-                if finish(.retry(after: nil, reason: "timed out after \(timeout)")) { handler.cancel() }
-            }
+        do {
+            return try await withDeadline(timeout) { try await entry.run(job.arguments, context) }
+        } catch is DeadlineExceeded {
+            return .retry(after: nil, reason: "timed out after \(timeout)")
+        } catch {
+            return .retry(after: nil, reason: describe(error))
         }
     }
 
