@@ -1,10 +1,16 @@
 -- wrk script for POST /api/events (BATCH=1) or /api/events/batch (BATCH=N).
 -- Counts accepted events per thread from the responses, so the total can be checked
 -- against what the server stored.
+-- NAMES=K spreads events over K event names (RUN_0 … RUN_{K-1}) instead of one (RUN):
+-- each name is its own insertion point in the (org_id, event_name, timestamp) index,
+-- as with a real product's dozens of event names.
 local batch = tonumber(os.getenv("BATCH") or "1")
 local key = os.getenv("KEY")
 local run = os.getenv("RUN") or "bench"
+local names = tonumber(os.getenv("NAMES") or "1")
 local threads = {}
+local bodies = nil
+local next_body = 0
 
 function setup(thread)
   table.insert(threads, thread)
@@ -16,15 +22,32 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Bearer " .. key
-  local one = '{"name":"' .. run .. '","properties":{"plan":"pro","amount":12.5,"path":"/checkout"},"user_id":"u42"}'
-  if batch == 1 then
-    wrk.path = "/api/events"
-    wrk.body = one
-  else
-    wrk.path = "/api/events/batch"
+  local function event(n)
+    local name = run
+    if names > 1 then name = run .. "_" .. (n % names) end
+    return '{"name":"' .. name .. '","properties":{"plan":"pro","amount":12.5,"path":"/checkout"},"user_id":"u42"}'
+  end
+  wrk.path = batch == 1 and "/api/events" or "/api/events/batch"
+  local function body(first)
+    if batch == 1 then return event(first) end
     local events = {}
-    for i = 1, batch do events[i] = one end
-    wrk.body = '{"events":[' .. table.concat(events, ",") .. ']}'
+    for i = 1, batch do events[i] = event(first + i) end
+    return '{"events":[' .. table.concat(events, ",") .. ']}'
+  end
+  if names == 1 then
+    wrk.body = body(0)
+    return
+  end
+  -- Bodies rotated per request; a batch's events cycle through the names.
+  bodies = {}
+  for b = 1, names do bodies[b] = body(b) end
+end
+
+-- Defined only when needed: without it wrk sends its fixed body with no Lua per request.
+if names > 1 then
+  function request()
+    next_body = next_body % #bodies + 1
+    return wrk.format(nil, nil, nil, bodies[next_body])
   end
 end
 

@@ -107,6 +107,7 @@ struct EventQueryRoutes: Sendable {
                        (extract(epoch FROM "timestamp") * 1000000)::int8 AS micros
                 FROM events e
                 WHERE org_id = \(orgID) AND event_name = n.name AND "timestamp" >= \(start) AND "timestamp" < \(end)
+                  AND event_name_key(org_id, event_name) = event_name_key(\(orgID), n.name)
                   AND "timestamp" <= 'epoch'::timestamptz + \(cursorMicros) * interval '1 microsecond'
                   AND ("timestamp", id) < ('epoch'::timestamptz + \(cursorMicros) * interval '1 microsecond', \(cursorID))
                   AND NOT EXISTS (

@@ -175,7 +175,9 @@ public struct EventDayCounts: Sendable {
             SELECT event_name, to_char(("timestamp" AT TIME ZONE \(timeZone))::date, 'YYYY-MM-DD'), count(*)::int8
             FROM events
             WHERE org_id = \(orgID) AND "timestamp" >= \(start) AND "timestamp" < \(end)
-              AND (\(names.isEmpty) OR event_name = ANY(\(names)::text[]))
+              AND (\(names.isEmpty)
+                   OR (event_name_key(org_id, event_name) = ANY(event_name_keys(\(orgID), \(names)::text[]))
+                       AND event_name = ANY(\(names)::text[])))
             GROUP BY 1, 2 ORDER BY 2, 1
             """, logger: logger)
         return try await Self.decode(rows)

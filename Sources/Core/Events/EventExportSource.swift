@@ -20,7 +20,9 @@ public enum EventExportSource {
                    to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), user_id, session_id, properties::text
             FROM events
             WHERE org_id = \(orgID) AND "timestamp" >= \(start) AND "timestamp" < \(end)
-              AND (cardinality(\(names)::text[]) = 0 OR event_name = ANY(\(names)::text[]))
+              AND (cardinality(\(names)::text[]) = 0
+                   OR (event_name_key(org_id, event_name) = ANY(event_name_keys(\(orgID), \(names)::text[]))
+                       AND event_name = ANY(\(names)::text[])))
             ORDER BY "timestamp", id
             """, logger: logger
         ).decode(Row.self)

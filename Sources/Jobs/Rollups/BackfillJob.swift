@@ -102,6 +102,7 @@ public struct BackfillJob: JobDefinition {
                     """
                     SELECT epoch_us(min("timestamp")) FROM events
                     WHERE org_id = \(arguments.orgID) AND event_name = \(eventName) AND "timestamp" >= from_epoch_us(\(from))
+                      AND event_name_key(org_id, event_name) = event_name_key(\(arguments.orgID), \(eventName))
                     """, logger: logger
                 ).collect().first?.decode(Int64?.self)
             }
@@ -128,6 +129,7 @@ public struct BackfillJob: JobDefinition {
                     """
                     SELECT epoch_us("timestamp") FROM events
                     WHERE org_id = \(arguments.orgID) AND event_name = \(eventName)
+                      AND event_name_key(org_id, event_name) = event_name_key(\(arguments.orgID), \(eventName))
                       AND "timestamp" >= from_epoch_us(\(start))
                     ORDER BY "timestamp" OFFSET \(sliceEvents) LIMIT 1
                     """, logger: logger
