@@ -5,6 +5,13 @@
 -- equal length, element by element — with no copy. Measured on the 2-core machine,
 -- 150 calls of 2,000 events into a table without indexes: 492–545 ms → 402–412 ms
 -- (0.3 µs less per event, about a twentieth of PostgreSQL's time per stored event).
+--
+-- The rows go in in primary-key order ("timestamp", id). A call's events interleave in
+-- time with the calls running beside it; unsorted (a request's events share a time and
+-- their ids are random below the millisecond) they landed mid-page and split leaves in
+-- half. Sorted, PostgreSQL sees a local ascending run and splits after it: measured,
+-- leaf density 59.7 % → 66.4 % and 11 % fewer primary-key pages per event, and 5 of 6
+-- paired 20-second runs faster (up to +14 %).
 -- Same signature and result as migration 0009's version, so every node can call it.
 CREATE OR REPLACE FUNCTION ingest_insert_events(
     p_org uuid, p_request int[], p_ids uuid[], p_names text[], p_properties text[], p_users text[],
@@ -26,6 +33,7 @@ BEGIN
                  unnest(p_properties) AS props, unnest(p_users) AS uid, unnest(p_has_user) AS has_uid,
                  unnest(p_sessions) AS sid, unnest(p_has_session) AS has_sid, unnest(p_times) AS ts,
                  unnest(p_store) AS store) AS e
-    WHERE e.store;
+    WHERE e.store
+    ORDER BY e.ts, e.id;
 END
 $$;
