@@ -117,6 +117,11 @@ import Testing
                 orgID: fixture.orgID, start: start, end: end, timeZone: "UTC", names: [], logger: Self.logger)
             #expect(unfinished.source == .raw)
             #expect(unfinished.counts == rawAfterDelete)
+            // Counted by name through the (organization, name) key index.
+            let unfinishedNamed = try await reader.counts(
+                orgID: fixture.orgID, start: start, end: end, timeZone: "UTC", names: ["view", "nothing"], logger: Self.logger)
+            #expect(unfinishedNamed.source == .raw)
+            #expect(unfinishedNamed.counts == rawAfterDelete.filter { $0.event == "view" } && !unfinishedNamed.counts.isEmpty)
             try await client.query(
                 "UPDATE metrics SET backfill_done = true WHERE org_id = \(fixture.orgID) AND builtin = 'events_by_name'",
                 logger: Self.logger)
