@@ -122,4 +122,39 @@ import Testing
             group.cancelAll()
         }
     }
+
+    /// Over HTTP every authenticated route asks the database for the key first: with the
+    /// database down that is a prompt 503 `unavailable`, not a 500 after the pool's
+    /// minute-long circuit breaker.
+    @Test func unreachableDatabaseGives503OverHTTP() async throws {
+        var configuration = PostgresClient.Configuration(unixSocketPath: "/nonexistent/.s.PGSQL.5432", username: "x", password: nil, database: "x")
+        configuration.options.connectTimeout = .milliseconds(200)
+        let down = PostgresClient(configuration: configuration)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await down.run() }
+            var dependencies = APIServer.Dependencies(client: down)
+            dependencies.authenticator = APIKeyAuthenticator(client: down, leaseTimeout: .seconds(1))
+            let app = Application(router: APIServer.makeRouter(dependencies))
+            try await app.test(.router) { http in
+                let key = "ap_" + String(repeating: "a", count: 40)
+                for (method, uri, json) in [
+                    (HTTPRequest.Method.post, "/api/events", #"{"name": "x"}"#), (.get, "/api/events", nil), (.get, "/api/keys", nil),
+                ] {
+                    let started = ContinuousClock.now
+                    let (status, body) = try await send(http, method, uri, key: key, json: json)
+                    #expect(status == .serviceUnavailable, "\(method) \(uri)")
+                    #expect(errorCode(body) == "unavailable")
+                    #expect(ContinuousClock.now - started < .seconds(5))
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    @Test func databaseErrorsThatMeanRetryAre503() {
+        #expect(JSONErrorMiddleware.isDatabaseUnavailable(ConnectionLeaseTimeout(waited: .seconds(1))))
+        #expect(JSONErrorMiddleware.isDatabaseUnavailable(DeadlineExceeded(timeout: .seconds(1))))
+        #expect(!JSONErrorMiddleware.isDatabaseUnavailable(AppError(.badRequest, "x")))
+        #expect(JSONErrorMiddleware.appError(for: ConnectionLeaseTimeout(waited: .seconds(1))).code == .unavailable)
+    }
 }

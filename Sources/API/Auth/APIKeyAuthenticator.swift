@@ -18,13 +18,16 @@ public final class APIKeyAuthenticator: Sendable {
 
     let client: PostgresClient
     let cacheLifetime: Duration
+    /// How long a lookup waits for a database connection before answering 503.
+    let leaseTimeout: Duration
     /// Token → lookup result.
     private let cache = NIOLockedValueBox<[String: Entry]>([:])
     private let used = NIOLockedValueBox<[UUID: Date]>([:])
 
-    public init(client: PostgresClient, cacheLifetime: Duration = .seconds(1)) {
+    public init(client: PostgresClient, cacheLifetime: Duration = .seconds(1), leaseTimeout: Duration = .seconds(5)) {
         self.client = client
         self.cacheLifetime = cacheLifetime
+        self.leaseTimeout = leaseTimeout
     }
 
     /// - Throws: 401 for a missing, unknown, revoked or expired key.
@@ -60,22 +63,33 @@ public final class APIKeyAuthenticator: Sendable {
         return principal
     }
 
+    /// Every authenticated request asks here first once its key's entry is a second old,
+    /// so this is where a database that is down must give a prompt 503 rather than wait
+    /// for postgres-nio's circuit breaker (about a minute): the lease is bounded, and the
+    /// whole lookup too (a query written to a connection that had just closed is never
+    /// answered; see `withDeadline`).
     func fetch(hash: String, logger: Logger) async throws -> Entry {
-        let rows = try await client.query(
-            """
-            SELECT k.org_id, k.id, array_to_string(k.permissions, ','), k.expires_at, o.retention_days
-            FROM api_keys k JOIN organizations o ON o.id = k.org_id
-            WHERE k.key_hash = \(hash) AND k.revoked_at IS NULL
-            """, logger: logger)
-        for try await (orgID, keyID, permissions, expiresAt, retention) in rows.decode(
-            (UUID, UUID, String, Date?, Int32).self)
-        {
-            let set = Set(permissions.split(separator: ",").compactMap { APIKeyPermission(rawValue: String($0)) })
-            return Entry(
-                principal: Principal(orgID: orgID, keyID: keyID, permissions: set, retentionDays: Int(retention)),
-                expiresAt: expiresAt, fetchedAt: .now)
+        let client = self.client, leaseTimeout = self.leaseTimeout
+        let row = try await withDeadline(leaseTimeout * 2) {
+            try await client.withConnection(leaseTimeout: leaseTimeout, logger: logger) {
+                connection -> (UUID, UUID, String, Date?, Int32)? in
+                let rows = try await connection.query(
+                    """
+                    SELECT k.org_id, k.id, array_to_string(k.permissions, ','), k.expires_at, o.retention_days
+                    FROM api_keys k JOIN organizations o ON o.id = k.org_id
+                    WHERE k.key_hash = \(hash) AND k.revoked_at IS NULL
+                    """, logger: logger)
+                for try await row in rows.decode((UUID, UUID, String, Date?, Int32).self) { return row }
+                return nil
+            }
         }
-        return Entry(principal: nil, expiresAt: nil, fetchedAt: .now)
+        guard let (orgID, keyID, permissions, expiresAt, retention) = row else {
+            return Entry(principal: nil, expiresAt: nil, fetchedAt: .now)
+        }
+        let set = Set(permissions.split(separator: ",").compactMap { APIKeyPermission(rawValue: String($0)) })
+        return Entry(
+            principal: Principal(orgID: orgID, keyID: keyID, permissions: set, retentionDays: Int(retention)),
+            expiresAt: expiresAt, fetchedAt: .now)
     }
 
     /// Writes the gathered `last_used_at` values in one statement.

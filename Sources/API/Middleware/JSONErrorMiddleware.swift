@@ -34,8 +34,35 @@ struct JSONErrorMiddleware: RouterMiddleware {
         case let error as PostgresTransactionError where error.closureError is AppError && error.rollbackError == nil:
             // A route refused inside its transaction (which rolled back): the refusal is the answer.
             return error.closureError as! AppError
+        case let error where isDatabaseUnavailable(error):
+            return AppError(.unavailable, "the database is unavailable; retry later")
         default:
             return AppError(.internalError, "internal error")
+        }
+    }
+
+    /// The database is down, restarting, out of connections or not answering — the
+    /// client may retry — as opposed to a query that failed (a bug: 500).
+    static func isDatabaseUnavailable(_ error: any Error) -> Bool {
+        switch error {
+        case is ConnectionLeaseTimeout, is DeadlineExceeded:
+            return true
+        case let error as PostgresTransactionError:
+            return [error.beginError, error.closureError, error.commitError].contains { $0.map(isDatabaseUnavailable) ?? false }
+        case let error as PSQLError:
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
+                return true
+            case .server:
+                // 08: connection exception; 53: insufficient resources; 57P01–57P03:
+                // shutting down, crashed, not accepting connections yet.
+                let state = error.serverInfo?[.sqlState] ?? ""
+                return state.hasPrefix("08") || state.hasPrefix("53") || ["57P01", "57P02", "57P03"].contains(state)
+            default:
+                return false
+            }
+        default:
+            return false
         }
     }
 

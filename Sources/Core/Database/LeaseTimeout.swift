@@ -5,6 +5,7 @@ import PostgresNIO
 public struct ConnectionLeaseTimeout: Error, CustomStringConvertible {
     public let waited: Duration
     public var description: String { "no database connection within \(waited)" }
+    public init(waited: Duration) { self.waited = waited }
 }
 
 private enum LeaseState { case waiting, started, timedOut }

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 public struct DeadlineExceeded: Error, CustomStringConvertible {
     public let timeout: Duration
     public var description: String { "no answer within \(timeout)" }
+    public init(timeout: Duration) { self.timeout = timeout }
 }
 
 /// Runs `operation`, giving up after `timeout`.
