@@ -14,6 +14,8 @@ public struct ExportExpiryJob: JobDefinition {
 
     public static let kind = Exports.expiryJobKind
     public static var defaultQueue: String { "maintenance" }
+    /// Bounded like every platform job (see `PartitionUpkeepJob.defaultTimeout`).
+    public static var defaultTimeout: Duration? { .seconds(600) }
     let client: PostgresClient
 
     public init(client: PostgresClient) {

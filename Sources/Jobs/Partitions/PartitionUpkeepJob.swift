@@ -10,6 +10,11 @@ public struct PartitionUpkeepJob: JobDefinition {
 
     public static let kind = "maintenance.partitions"
     public static var defaultQueue: String { "maintenance" }
+    /// Bounded like every platform job: a query lost on a connection that closed under
+    /// it (a database restart) would otherwise hold this job — and the partitions and
+    /// retention it keeps — until the worker restarts. Moving a month's rows out of the
+    /// default partition is the long part.
+    public static var defaultTimeout: Duration? { .seconds(3600) }
     let client: PostgresClient
 
     public init(client: PostgresClient) {

@@ -30,5 +30,8 @@ public struct JobRegistry: Sendable {
 
     public var kinds: [String] { entries.keys.sorted() }
 
+    /// The time allowed per attempt of `kind`, when its definition declares one.
+    public func timeout(for kind: String) -> Duration? { entries[kind]?.timeout }
+
     func entry(for kind: String) -> Entry? { entries[kind] }
 }
