@@ -250,6 +250,13 @@ import Testing
                        \(start) + (i * interval '97 seconds')
                 FROM generate_series(1, 5000) i
                 """, logger: logger)
+            // Other names in between: the backfill finds its own through the name key.
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, properties, "timestamp")
+                SELECT \(org), 'click', jsonb_build_object('ms', 7), \(start) + (i * interval '61 seconds')
+                FROM generate_series(1, 3000) i
+                """, logger: logger)
             // Events sharing one timestamp straddle a slice boundary.
             try await client.query(
                 """

@@ -144,6 +144,7 @@ public struct BackfillJob: JobDefinition {
                 FROM (SELECT \(unescaped: RollupFolder.fencedColumns) FROM rollup_matches
                       WHERE org_id = \(arguments.orgID) AND metric_id = \(arguments.metricID)
                         AND "timestamp" >= from_epoch_us(\(start)) AND "timestamp" < from_epoch_us(\(stop))
+                        AND (\(eventName) = '*' OR name_key = event_name_key(\(arguments.orgID), \(eventName)))
                         AND (ingest_xid IS NULL OR ingest_xid < horizon_xid) OFFSET 0) r
                 \(unescaped: RollupFolder.deltaGrouping)
                 """, logger: logger)
