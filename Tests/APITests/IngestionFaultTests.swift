@@ -107,11 +107,7 @@ import Testing
 
     /// Nothing reachable at all: 503 with a clear message, not a 500.
     @Test func unreachableDatabaseGives503() async throws {
-        var configuration = PostgresClient.Configuration(unixSocketPath: "/nonexistent/.s.PGSQL.5432", username: "x", password: nil, database: "x")
-        configuration.options.connectTimeout = .milliseconds(200)
-        let down = PostgresClient(configuration: configuration)
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await down.run() }
+        try await Self.withUnreachableDatabase { down in
             let ingestor = EventIngestor(client: down, logger: Logger(label: "test"), leaseTimeout: .seconds(1))
             let started = ContinuousClock.now
             let error = await #expect(throws: AppError.self) {
@@ -119,7 +115,6 @@ import Testing
             }
             #expect(error?.code == .unavailable)
             #expect(ContinuousClock.now - started < .seconds(10))
-            group.cancelAll()
         }
     }
 
@@ -127,11 +122,7 @@ import Testing
     /// database down that is a prompt 503 `unavailable`, not a 500 after the pool's
     /// minute-long circuit breaker.
     @Test func unreachableDatabaseGives503OverHTTP() async throws {
-        var configuration = PostgresClient.Configuration(unixSocketPath: "/nonexistent/.s.PGSQL.5432", username: "x", password: nil, database: "x")
-        configuration.options.connectTimeout = .milliseconds(200)
-        let down = PostgresClient(configuration: configuration)
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await down.run() }
+        try await Self.withUnreachableDatabase { down in
             var dependencies = APIServer.Dependencies(client: down)
             dependencies.authenticator = APIKeyAuthenticator(client: down, leaseTimeout: .seconds(1))
             let app = Application(router: APIServer.makeRouter(dependencies))
@@ -147,6 +138,17 @@ import Testing
                     #expect(ContinuousClock.now - started < .seconds(5))
                 }
             }
+        }
+    }
+
+    /// A running client whose every connection attempt fails at once.
+    static func withUnreachableDatabase(_ body: (PostgresClient) async throws -> Void) async throws {
+        var configuration = PostgresClient.Configuration(unixSocketPath: "/nonexistent/.s.PGSQL.5432", username: "x", password: nil, database: "x")
+        configuration.options.connectTimeout = .milliseconds(200)
+        let down = PostgresClient(configuration: configuration)
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await down.run() }
+            try await body(down)
             group.cancelAll()
         }
     }

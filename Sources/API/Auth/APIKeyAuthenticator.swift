@@ -66,22 +66,18 @@ public final class APIKeyAuthenticator: Sendable {
     /// Every authenticated request asks here first once its key's entry is a second old,
     /// so this is where a database that is down must give a prompt 503 rather than wait
     /// for postgres-nio's circuit breaker (about a minute): the lease is bounded, and the
-    /// whole lookup too (a query written to a connection that had just closed is never
-    /// answered; see `withDeadline`).
+    /// whole lookup too.
     func fetch(hash: String, logger: Logger) async throws -> Entry {
-        let client = self.client, leaseTimeout = self.leaseTimeout
-        let row = try await withDeadline(leaseTimeout * 2) {
-            try await client.withConnection(leaseTimeout: leaseTimeout, logger: logger) {
-                connection -> (UUID, UUID, String, Date?, Int32)? in
-                let rows = try await connection.query(
-                    """
-                    SELECT k.org_id, k.id, array_to_string(k.permissions, ','), k.expires_at, o.retention_days
-                    FROM api_keys k JOIN organizations o ON o.id = k.org_id
-                    WHERE k.key_hash = \(hash) AND k.revoked_at IS NULL
-                    """, logger: logger)
-                for try await row in rows.decode((UUID, UUID, String, Date?, Int32).self) { return row }
-                return nil
-            }
+        let row = try await client.withConnection(leaseTimeout: leaseTimeout, deadline: leaseTimeout * 2, logger: logger) {
+            connection -> (UUID, UUID, String, Date?, Int32)? in
+            let rows = try await connection.query(
+                """
+                SELECT k.org_id, k.id, array_to_string(k.permissions, ','), k.expires_at, o.retention_days
+                FROM api_keys k JOIN organizations o ON o.id = k.org_id
+                WHERE k.key_hash = \(hash) AND k.revoked_at IS NULL
+                """, logger: logger)
+            for try await row in rows.decode((UUID, UUID, String, Date?, Int32).self) { return row }
+            return nil
         }
         guard let (orgID, keyID, permissions, expiresAt, retention) = row else {
             return Entry(principal: nil, expiresAt: nil, fetchedAt: .now)

@@ -203,13 +203,11 @@ public final class EventIngestor: Sendable {
         // under it would otherwise stall this organization's ingestion for good. A lost
         // call never reached the server; one merely slower than the deadline could still
         // commit, which a retry with the same event ids absorbs (idempotency).
-        let client = self.client, leaseTimeout = self.leaseTimeout
-        let rows = try await withDeadline(Self.callTimeout) {
-            try await client.withConnection(leaseTimeout: leaseTimeout, logger: logger) { connection -> [Row] in
-                var rows: [Row] = []
-                for try await row in try await connection.query(call, logger: logger).decode(Row.self) { rows.append(row) }
-                return rows
-            }
+        let rows = try await client.withConnection(leaseTimeout: leaseTimeout, deadline: Self.callTimeout, logger: logger) {
+            connection -> [Row] in
+            var rows: [Row] = []
+            for try await row in try await connection.query(call, logger: logger).decode(Row.self) { rows.append(row) }
+            return rows
         }
         var results: [Result<Outcome, any Error>] = Array(
             repeating: .failure(AppError(.unauthorized, "organization no longer exists")), count: batch.count)

@@ -52,4 +52,16 @@ extension PostgresClient {
             throw ConnectionLeaseTimeout(waited: timeout)
         }
     }
+
+    /// `withConnection(leaseTimeout:)` bounded as a whole as well: a query written to a
+    /// connection that had just closed is never answered (see `withDeadline`), and a
+    /// caller that must answer or loop again cannot wait for it.
+    public func withConnection<Result: Sendable>(
+        leaseTimeout: Duration, deadline: Duration, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withDeadline(deadline) {
+            try await self.withConnection(leaseTimeout: leaseTimeout, logger: logger, body)
+        }
+    }
 }
