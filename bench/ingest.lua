@@ -2,8 +2,8 @@
 -- Counts accepted events per thread from the responses, so the total can be checked
 -- against what the server stored.
 -- NAMES=K spreads events over K event names (RUN_0 … RUN_{K-1}) instead of one (RUN):
--- each name is its own insertion point in the (org_id, event_name, timestamp) index,
--- as with a real product's dozens of event names.
+-- each name is its own insertion point in the index of events by (organization, name)
+-- key and time (migration 0012), as with a real product's dozens of event names.
 local batch = tonumber(os.getenv("BATCH") or "1")
 local key = os.getenv("KEY")
 local run = os.getenv("RUN") or "bench"

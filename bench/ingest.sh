@@ -4,8 +4,8 @@
 # Prints name=value lines per phase and checks stored rows against accepted events
 # through GET /api/events/stats. KEY needs the write and read permissions (an admin key).
 set -eu
-URL=${1:?usage: bench/ingest.sh URL KEY [CONNECTIONS] [SECONDS]}
-KEY=${2:?usage: bench/ingest.sh URL KEY [CONNECTIONS] [SECONDS]}
+URL=${1:?usage: bench/ingest.sh URL KEY [CONNECTIONS] [SECONDS] [NAMES]}
+KEY=${2:?usage: bench/ingest.sh URL KEY [CONNECTIONS] [SECONDS] [NAMES]}
 CONNECTIONS=${3:-64}
 SECONDS_=${4:-20}
 NAMES=${5:-1}  # distinct event names the events are spread over

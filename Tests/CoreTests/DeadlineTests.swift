@@ -25,4 +25,21 @@ import Testing
         // Let the abandoned operation end, so the test leaves nothing suspended.
         for continuation in parked.withLockedValue({ $0 }) { continuation.resume(returning: 0) }
     }
+
+    /// A caller that is cancelled (a service group stopping) stops waiting at once, even
+    /// for an operation that ignores cancellation.
+    @Test func returnsWhenTheCallerIsCancelled() async throws {
+        let parked = NIOLockedValueBox<[CheckedContinuation<Int, Never>]>([])
+        let started = ContinuousClock.now
+        let caller = Task {
+            try await withDeadline(.seconds(60)) {
+                await withCheckedContinuation { continuation in parked.withLockedValue { $0.append(continuation) } }
+            }
+        }
+        while parked.withLockedValue({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        caller.cancel()
+        await #expect(throws: CancellationError.self) { try await caller.value }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        for continuation in parked.withLockedValue({ $0 }) { continuation.resume(returning: 0) }
+    }
 }

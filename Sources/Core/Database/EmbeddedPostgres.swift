@@ -149,14 +149,10 @@ public struct EmbeddedPostgres: Sendable {
             // A larger cache keeps the hot index pages resident and leaves fewer dirty
             // pages for backends to write out themselves.
             "shared_buffers = '\(Self.sharedBuffersMegabytes)MB'",
-            // PostgreSQL's default. At full ingest that is a checkpoint every ~5 s, which
-            // costs few full-page images (events are appended: new pages need none; 2,207
-            // in 34 M events). With 8GB, between ~40 and ~80 s of full ingest the kernel's
-            // page-cache copy in PostgreSQL's file writes (mostly extending relations) rose
-            // to 18 % of its CPU time and throughput dipped by a quarter; with 1GB it stays
-            // under 1 % (perf, same second of the same benchmark). Measured at 200,000+
-            // events/s, 9 rounds of 20 s from a new cluster: p99 47–86 ms (median 56) and
-            // 229,000–260,000 events/s, vs 51–116 ms (median 87) and 165,000–251,000.
+            // PostgreSQL's default: a checkpoint every ~5 s at full ingest costs few full-page
+            // images (events go to new pages). With 8GB, the kernel's page-cache copies in
+            // PostgreSQL's writes rose to 18 % of its CPU 40–80 s into full ingest, and the
+            // batch p99 over 9 fresh rounds had a median of 87 ms vs 56 (README, Benchmarks).
             "max_wal_size = '1GB'",
             "checkpoint_timeout = '15min'",
             // Pages a backend writes out are handed to the kernel's writeback at once; left

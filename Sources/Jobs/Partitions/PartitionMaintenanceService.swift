@@ -1,3 +1,4 @@
+import Core
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -18,8 +19,14 @@ public struct PartitionMaintenanceService: Service {
     public func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                try await partitions.ensure(logger: logger)
-                try await partitions.dropExpired(logger: logger)
+                // Bounded like the upkeep job: a query lost on a connection that closed
+                // under it would otherwise hold this loop, and the stop of its process.
+                try await withDeadline(PartitionUpkeepJob.defaultTimeout ?? .seconds(3600)) { [partitions, logger] in
+                    _ = try await partitions.ensure(logger: logger)
+                    _ = try await partitions.dropExpired(logger: logger)
+                }
+            } catch is CancellationError {
+                return
             } catch {
                 logger.warning("partition upkeep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
             }
