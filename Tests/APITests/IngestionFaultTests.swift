@@ -63,6 +63,95 @@ import Testing
         }
     }
 
+    /// Calls of 1,000 events and more take turns on the organization's insert lock
+    /// (migration 0014), beside the optimistic path and the locked one near the limit:
+    /// the limit holds and usage equals stored rows.
+    @Test func largeCallsTakingTurnsKeepQuotaExact() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client, tier: .custom, limit: 15_000)
+            let ingestor = EventIngestor(
+                client: client, logger: Logger(label: "test"), maximumBatchEvents: 2000, maximumFlushers: 3,
+                parallelThreshold: 1)
+            let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<64 {
+                    group.addTask {
+                        var accepted = 0
+                        for _ in 0..<3 {
+                            let events = (0..<100).map { _ in Self.event("large") }
+                            do {
+                                accepted += try await ingestor.ingest(
+                                    orgID: fixture.orgID, events: events, ipAddress: nil, userAgent: nil
+                                ).accepted
+                            } catch is QuotaExceeded {}
+                        }
+                        return accepted
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            let stored = try await fixture.count("SELECT count(*)::int FROM events")
+            #expect(stored == accepted)
+            #expect(stored <= 15_000 && stored > 15_000 - 100)
+            #expect(try await fixture.count("SELECT events_used_this_month::int FROM organizations WHERE id = \(fixture.orgID)") == stored)
+            // Some calls were large enough to take the lock.
+            #expect(try await fixture.count("SELECT max(n)::int FROM (SELECT count(*) AS n FROM events GROUP BY ingest_xid) c") >= 1000)
+        }
+    }
+
+    /// The insert lock is a session lock, which a rollback does not drop: an insert that
+    /// fails, or is cancelled while it waits inside the lock, gives it back (migration 0014).
+    @Test func failedOrCancelledLargeInsertGivesTheLockBack() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client)
+            let logger = Logger(label: "test")
+            let count = 1000
+            let ids = (0..<count).map { _ in UUID() }
+            let time = Date(timeIntervalSince1970: Double(Int(Date().timeIntervalSince1970)))
+            func call(properties: String) -> PostgresQuery {
+                let texts = Array(repeating: "", count: count)
+                let falses = Array(repeating: false, count: count)
+                return """
+                    SELECT ingest_insert_events(\(fixture.orgID), \(Array(repeating: Int32(1), count: count)), \(ids),
+                        \(Array(repeating: "locked", count: count)), \(Array(repeating: properties, count: count)), \(texts),
+                        \(falses), \(texts), \(falses), \(Array(repeating: time, count: count)), \([""]), \([""]),
+                        \(Array(repeating: true, count: count)))
+                    """
+            }
+            let heldLocks: PostgresQuery =
+                "SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            try await client.withConnection { connection in
+                // Fails inside the lock: properties that are not JSON.
+                await #expect(throws: PSQLError.self) {
+                    try await connection.query(call(properties: "not json"), logger: logger).collect()
+                }
+                #expect(try await connection.query(heldLocks, logger: logger).collect().first?.decode(Int.self) == 0)
+
+                // Cancelled inside the lock: the first row's key is held by an open transaction.
+                try await client.withConnection { holder in
+                    try await holder.query("BEGIN", logger: logger)
+                    try await holder.query(
+                        """
+                        INSERT INTO events (org_id, id, event_name, "timestamp")
+                        VALUES (\(fixture.orgID), \(ids[0]), 'held', \(time))
+                        """, logger: logger)
+                    try await connection.query("SET statement_timeout = '300ms'", logger: logger)
+                    let error = await #expect(throws: PSQLError.self) {
+                        try await connection.query(call(properties: "{}"), logger: logger).collect()
+                    }
+                    #expect(error?.serverInfo?[.sqlState] == "57014")
+                    try await connection.query("RESET statement_timeout", logger: logger)
+                    #expect(try await connection.query(heldLocks, logger: logger).collect().first?.decode(Int.self) == 0)
+                    try await holder.query("ROLLBACK", logger: logger)
+                }
+
+                // And after success.
+                _ = try await connection.query(call(properties: "{}"), logger: logger).collect()
+                #expect(try await connection.query(heldLocks, logger: logger).collect().first?.decode(Int.self) == 0)
+            }
+            #expect(try await fixture.count("SELECT count(*)::int FROM events WHERE event_name = 'locked'") == count)
+        }
+    }
+
     /// The database connection dies while the request's transaction waits: the client
     /// gets 503 and nothing is half-stored; the retry with the same id stores it once.
     @Test func databaseLostMidRequestGives503AndRetryStoresOnce() async throws {
