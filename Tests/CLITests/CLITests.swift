@@ -175,4 +175,26 @@ import Glibc
         #expect(!cluster.isRunning())
         #expect(!FileManager.default.fileExists(atPath: cluster.dataDirectory + "/postmaster.pid"))
     }
+
+    /// SIGTERM while the process is still starting its embedded cluster (before the
+    /// service group runs): it still stops the cluster it started and exits 0. Its
+    /// default action used to end the process (exit 143) with PostgreSQL left running.
+    @Test func signalWhileStartingStillStopsTheCluster() async throws {
+        let state = "/tmp/aptest-early-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let child = try ChildProcess(binary, ["serve", "--state-dir", state, "--port", "\(ChildProcess.freePort())"])
+        let cluster = try EmbeddedPostgres(stateDirectory: state)
+        let pidFile = cluster.dataDirectory + "/postmaster.pid"
+        var starting = false
+        for _ in 0..<3000 where !starting {
+            try await Task.sleep(for: .milliseconds(10))
+            starting = FileManager.default.fileExists(atPath: pidFile)
+        }
+        #expect(starting, "stderr: \(child.stderr)")
+        child.signal(SIGTERM)
+        let status = await child.wait(timeout: .seconds(60))
+        #expect(status == 0, "stderr: \(child.stderr)")
+        #expect(!cluster.isRunning())
+        if cluster.isRunning() { cluster.kill() }
+    }
 }

@@ -7,9 +7,15 @@ import Logging
 import PostgresNIO
 import Scheduler
 import ServiceLifecycle
+import UnixSignals
 
 /// Starts the long-running parts of one process under a service group and stops them
 /// in reverse order on SIGTERM/SIGINT; then stops an embedded cluster it started.
+///
+/// The signals are trapped before anything starts, not by the group when it runs: until
+/// then their default action ended the process and left the embedded cluster it had just
+/// started running (SIGTERM 0.1 s after `serve` started: exit 143, PostgreSQL still up).
+/// One that arrives while starting is kept and stops the group as soon as it runs.
 struct ProcessRuntime {
     enum Role: CaseIterable {
         case api
@@ -24,6 +30,7 @@ struct ProcessRuntime {
     func run() async throws {
         let configuration = try options.resolve()
         let logger = Logger(label: "analyticspro")
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let session = try await DatabaseSession.open(configuration, logger: logger)
         defer { session.close() }
 
@@ -59,11 +66,21 @@ struct ProcessRuntime {
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                gracefulShutdownSignals: [],
                 cancellationSignals: [],
                 logger: logger))
         do {
-            try await group.run()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask {
+                    for await signal in signals {
+                        logger.info("stopping", metadata: ["signal": "\(signal)"])
+                        await group.triggerGracefulShutdown()
+                    }
+                }
+                try await tasks.next()
+                tasks.cancelAll()
+            }
         } catch {
             throw CLIFailure.runtime(Self.describe(error, configuration: configuration))
         }
