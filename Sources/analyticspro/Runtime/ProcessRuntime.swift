@@ -32,7 +32,8 @@ struct ProcessRuntime {
         let logger = Logger(label: "analyticspro")
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let session = try await DatabaseSession.open(configuration, logger: logger)
-        defer { session.close() }
+        // Still trapped while the cluster stops: a second SIGTERM must not cut that short.
+        defer { withExtendedLifetime(signals) { session.close() } }
 
         let client = session.setup.makeClient(maximumConnections: 40)
         // The client is listed first so that it stops last.
