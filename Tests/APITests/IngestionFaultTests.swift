@@ -16,6 +16,32 @@ import Testing
             timestamp: Date())
     }
 
+    /// 64 clients posting 3 requests each at once: per client, the events accepted and
+    /// the requests refused for quota.
+    static func postFromManyClients(
+        _ ingestor: EventIngestor, orgID: UUID,
+        events: @escaping @Sendable (_ client: Int, _ round: Int) -> [ValidEvent]
+    ) async throws -> [(accepted: Int, refused: Int)] {
+        try await withThrowingTaskGroup(of: (accepted: Int, refused: Int).self) { group in
+            for client in 0..<64 {
+                group.addTask {
+                    var accepted = 0, refused = 0
+                    for round in 0..<3 {
+                        do {
+                            let outcome = try await ingestor.ingest(
+                                orgID: orgID, events: events(client, round), ipAddress: "10.0.0.1", userAgent: "t")
+                            accepted += outcome.accepted
+                        } catch is QuotaExceeded {
+                            refused += 1
+                        }
+                    }
+                    return (accepted, refused)
+                }
+            }
+            return try await group.reduce(into: [(accepted: Int, refused: Int)]()) { $0.append($1) }
+        }
+    }
+
     /// Parallel transactions per organization (the optimistic path: insert, then lock to
     /// count) with client ids shared between racing requests and a limit that is hit:
     /// usage equals stored rows, the limit holds, each id is stored once, and no id is
@@ -27,26 +53,10 @@ import Testing
                 client: client, logger: Logger(label: "test"), maximumBatchEvents: 200, maximumFlushers: 4,
                 parallelThreshold: 1)
             let shared = (0..<40).map { _ in UUID() }
-            let outcomes = try await withThrowingTaskGroup(of: (accepted: Int, refused: Int).self) { group in
-                for client in 0..<64 {
-                    group.addTask {
-                        var accepted = 0, refused = 0
-                        for round in 0..<3 {
-                            // 20 events: 5 with ids shared by every client, 15 fresh.
-                            var events = (0..<15).map { _ in Self.event("p") }
-                            events += (0..<5).map { Self.event("p", id: shared[(client + round * 5 + $0) % shared.count]) }
-                            do {
-                                let outcome = try await ingestor.ingest(
-                                    orgID: fixture.orgID, events: events, ipAddress: "10.0.0.1", userAgent: "t")
-                                accepted += outcome.accepted
-                            } catch is QuotaExceeded {
-                                refused += 1
-                            }
-                        }
-                        return (accepted, refused)
-                    }
-                }
-                return try await group.reduce(into: [(accepted: Int, refused: Int)]()) { $0.append($1) }
+            let outcomes = try await Self.postFromManyClients(ingestor, orgID: fixture.orgID) { client, round in
+                // 20 events: 5 with ids shared by every client, 15 fresh.
+                (0..<15).map { _ in Self.event("p") }
+                    + (0..<5).map { Self.event("p", id: shared[(client + round * 5 + $0) % shared.count]) }
             }
             let accepted = outcomes.reduce(0) { $0 + $1.accepted }
             #expect(outcomes.contains { $0.refused > 0 })
@@ -72,23 +82,10 @@ import Testing
             let ingestor = EventIngestor(
                 client: client, logger: Logger(label: "test"), maximumBatchEvents: 2000, maximumFlushers: 3,
                 parallelThreshold: 1)
-            let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<64 {
-                    group.addTask {
-                        var accepted = 0
-                        for _ in 0..<3 {
-                            let events = (0..<100).map { _ in Self.event("large") }
-                            do {
-                                accepted += try await ingestor.ingest(
-                                    orgID: fixture.orgID, events: events, ipAddress: nil, userAgent: nil
-                                ).accepted
-                            } catch is QuotaExceeded {}
-                        }
-                        return accepted
-                    }
-                }
-                return try await group.reduce(0, +)
+            let outcomes = try await Self.postFromManyClients(ingestor, orgID: fixture.orgID) { _, _ in
+                (0..<100).map { _ in Self.event("large") }
             }
+            let accepted = outcomes.reduce(0) { $0 + $1.accepted }
             let stored = try await fixture.count("SELECT count(*)::int FROM events")
             #expect(stored == accepted)
             #expect(stored <= 15_000 && stored > 15_000 - 100)

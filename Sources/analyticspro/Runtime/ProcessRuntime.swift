@@ -72,15 +72,14 @@ struct ProcessRuntime {
                 logger: logger))
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
                 tasks.addTask {
                     for await signal in signals {
                         logger.info("stopping", metadata: ["signal": "\(signal)"])
                         await group.triggerGracefulShutdown()
                     }
                 }
-                try await tasks.next()
-                tasks.cancelAll()
+                defer { tasks.cancelAll() }
+                try await group.run()
             }
         } catch {
             throw CLIFailure.runtime(Self.describe(error, configuration: configuration))
