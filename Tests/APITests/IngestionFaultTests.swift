@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import TestSupport
@@ -92,6 +93,88 @@ import Testing
             #expect(try await fixture.count("SELECT events_used_this_month::int FROM organizations WHERE id = \(fixture.orgID)") == stored)
             // Some calls were large enough to take the lock.
             #expect(try await fixture.count("SELECT max(n)::int FROM (SELECT count(*) AS n FROM events GROUP BY ingest_xid) c") >= 1000)
+        }
+    }
+
+    /// While another flusher runs, one that finishes leaves a batch under the threshold
+    /// to grow instead of committing it alone: the last flusher takes it, with whatever
+    /// arrived meanwhile. Each call is held on an event key an open transaction has
+    /// stored, so the two flushers finish when the test says.
+    @Test func onlyTheLastFlusherTakesASmallBatch() async throws {
+        try await withTestDatabase { client, _ in
+            let fixture = try await IngestionFixture.make(client, tier: .custom, limit: 1_000_000)
+            let logger = Logger(label: "test")
+            let ingestor = EventIngestor(
+                client: client, logger: logger, maximumBatchEvents: 200, maximumFlushers: 2, parallelThreshold: 200)
+            let time = Date(timeIntervalSince1970: Double(Int(Date().timeIntervalSince1970)))
+            let firstKey = UUID(), secondKey = UUID()
+            func events(_ name: String, heldOn key: UUID? = nil) -> [ValidEvent] {
+                var events = (0..<100).map { _ in Self.event(name) }
+                if let key {
+                    events[0] = ValidEvent(
+                        id: key, clientSuppliedID: false, name: name, properties: "{}", userID: nil, sessionID: nil,
+                        timestamp: time)
+                }
+                return events
+            }
+            func post(_ events: [ValidEvent], done: NIOLockedValueBox<Bool>? = nil) -> Task<EventIngestor.Outcome, any Error> {
+                Task {
+                    let outcome = try await ingestor.ingest(orgID: fixture.orgID, events: events, ipAddress: nil, userAgent: nil)
+                    done?.withLockedValue { $0 = true }
+                    return outcome
+                }
+            }
+            func waitForBlockedCalls(_ expected: Int) async throws {
+                for _ in 0..<200 {
+                    let blocked = try await client.scalar(
+                        """
+                        SELECT count(*)::int FROM pg_stat_activity
+                        WHERE datname = current_database() AND query LIKE '%ingest_events(%' AND wait_event_type = 'Lock'
+                          AND pid <> pg_backend_pid()
+                        """, as: Int.self)
+                    if blocked == expected { return }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                Issue.record("\(expected) ingestion calls never waited on their held keys")
+            }
+            try await client.withConnection { firstHolder in
+                try await client.withConnection { secondHolder in
+                    for (holder, key) in [(firstHolder, firstKey), (secondHolder, secondKey)] {
+                        try await holder.query("BEGIN", logger: logger)
+                        try await holder.query(
+                            """
+                            INSERT INTO events (org_id, id, event_name, "timestamp")
+                            VALUES (\(fixture.orgID), \(key), 'held', \(time))
+                            """, logger: logger)
+                    }
+                    // Flusher A writes r1 and waits on the first key.
+                    let first = post(events("r1", heldOn: firstKey))
+                    try await waitForBlockedCalls(1)
+                    // 200 events wait: flusher B starts, writes r2 and r3, and waits on the second key.
+                    let second = post(events("r2", heldOn: secondKey))
+                    let third = post(events("r3"))
+                    try await waitForBlockedCalls(2)
+                    let fourthDone = NIOLockedValueBox(false)
+                    let fourth = post(events("r4"), done: fourthDone)
+                    try await Task.sleep(for: .milliseconds(200))
+
+                    // A finishes while B still runs: it leaves r4 (100 events, under 200) waiting.
+                    try await firstHolder.query("ROLLBACK", logger: logger)
+                    #expect(try await first.value.accepted == 100)
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(fourthDone.withLockedValue { $0 } == false)
+
+                    // r5 arrives; B, the last flusher, writes r4 and r5 in one transaction.
+                    let fifth = post(events("r5"))
+                    try await Task.sleep(for: .milliseconds(200))
+                    try await secondHolder.query("ROLLBACK", logger: logger)
+                    for request in [second, third, fourth, fifth] { #expect(try await request.value.accepted == 100) }
+                }
+            }
+            let transactions = try await fixture.count(
+                "SELECT count(DISTINCT ingest_xid)::int FROM events WHERE event_name IN ('r4', 'r5')")
+            #expect(transactions == 1)
+            #expect(try await fixture.count("SELECT count(*)::int FROM events WHERE event_name LIKE 'r_'") == 500)
         }
     }
 
