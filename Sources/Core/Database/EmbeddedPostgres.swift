@@ -101,14 +101,27 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     /// Stops the server (fast shutdown: sessions are disconnected, data is safe).
+    ///
+    /// Asks `pg_ctl stop` whenever a pid file exists, rather than first asking `isRunning()`
+    /// (another `pg_ctl` through `runuser`, then a pid check): twice a `serve` stopped after
+    /// minutes of load left its cluster running without logging this stop, and a false
+    /// "not running" there is one way that could happen.
     public func stop(logger: Logger) {
-        guard isRunning() else {
-            // Said, so that a cluster found running later shows which way this went.
+        guard FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") else {
             logger.info("embedded PostgreSQL is not running: nothing to stop", metadata: ["data": "\(dataDirectory)"])
             return
         }
         logger.info("stopping embedded PostgreSQL")
-        _ = try? run(binaries.pgCtl, ["stop", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "-s"])
+        do {
+            let result = try run(binaries.pgCtl, ["stop", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60", "-s"])
+            // Exit 1 with a stale pid file (a killed server): nothing was running.
+            if result.status != 0, isRunning() {
+                logger.warning(
+                    "embedded PostgreSQL did not stop", metadata: ["status": "\(result.status)", "output": "\(result.output)"])
+            }
+        } catch {
+            logger.warning("cannot run pg_ctl stop", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Stops immediately (tests simulating a database that went away).
