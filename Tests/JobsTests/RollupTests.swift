@@ -237,6 +237,29 @@ import Testing
         }
     }
 
+    /// The running rollup's "anything left?" look, every 20 ms under load, stays on the
+    /// transaction id index when the partition has no statistics yet (a new month, a burst
+    /// before autovacuum): the `EXISTS` form it replaced was planned as a sequential scan.
+    @Test func lookingForUnfoldedRowsUsesTheIndexWithoutStatistics() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "S", tier: .starter, logger: logger).orgID
+            try await client.query(
+                """
+                INSERT INTO events (org_id, event_name, properties, "timestamp")
+                SELECT \(org), 'view', '{"path": "/a"}', now() - i * interval '1 second' FROM generate_series(1, 30000) i
+                """, logger: logger)
+            let watermark = try #require(try await client.scalar("SELECT max(ingest_xid) + 1 FROM events", as: Int64.self))
+            let query = RollupJob.firstRowQuery(atOrAbove: watermark)
+            let plan = try await client.query(
+                PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + query.sql, binds: query.binds), logger: logger
+            ).collect().map { try $0.decode(String.self) }.joined()
+            #expect(plan.contains("Index Only Scan"))
+            #expect(!plan.contains("Seq Scan"), "\(plan)")
+            #expect(try await !RollupJob.hasRows(atOrAbove: watermark, client: client, logger: logger))
+            #expect(try await RollupJob.hasRows(atOrAbove: watermark - 1, client: client, logger: logger))
+        }
+    }
+
     /// A metric defined after its events exist is backfilled in slices while fresh events
     /// keep arriving and rolling up; the two never count an event twice.
     @Test func backfillAndFreshRollupsPartitionTheEvents() async throws {
