@@ -51,12 +51,17 @@ public final class CronScheduler: Service, Sendable {
 
     public func run() async throws {
         logger.info("scheduler started")
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.listen() }
-                group.addTask { await self.loop() }
+        // Cancelled, it stops as on SIGTERM (see Worker.run): its loops wait on signals.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.listen() }
+                    group.addTask { await self.loop() }
+                }
+            } onGracefulShutdown: {
+                self.shutdown()
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             self.shutdown()
         }
         logger.info("scheduler stopped")

@@ -42,6 +42,19 @@ public final class Worker: Service, Sendable {
 
     public func run() async throws {
         logger.info("worker started", metadata: ["queues": "\(configuration.queues)"])
+        // Cancelled (the service group cancels every service when one fails, such as an
+        // HTTP port already taken): stop as on SIGTERM. The loops wait on signals, not on
+        // cancellation: before this, they retried at once without end, and the process
+        // never exited nor stopped its embedded cluster.
+        await withTaskCancellationHandler {
+            await runUntilStopped()
+        } onCancel: {
+            self.shutdown()
+        }
+        logger.info("worker stopped")
+    }
+
+    private func runUntilStopped() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.completer.run() }
             group.addTask {
@@ -66,7 +79,6 @@ public final class Worker: Service, Sendable {
             // Stop the background loops; runners and the completer finish on their own.
             backgroundStop.signal()
         }
-        logger.info("worker stopped")
     }
 
     /// Stops claiming, lets running jobs finish (up to the shutdown timeout), then
