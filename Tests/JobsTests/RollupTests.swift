@@ -3,6 +3,7 @@ import Foundation
 @testable import Jobs
 import Logging
 import PostgresNIO
+@testable import Scheduler
 import TestSupport
 import Testing
 
@@ -257,6 +258,56 @@ import Testing
             #expect(!plan.contains("Seq Scan"), "\(plan)")
             #expect(try await !RollupJob.hasRows(atOrAbove: watermark, client: client, logger: logger))
             #expect(try await RollupJob.hasRows(atOrAbove: watermark - 1, client: client, logger: logger))
+        }
+    }
+
+    /// Under a steady stream of commits the job looks at most every `lookInterval` (each
+    /// look costs a dozen statements, found rows or not), and still folds every event.
+    @Test func aSteadyStreamIsFoldedAtTheLookInterval() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "T", tier: .starter, logger: logger).orgID
+            let metric = try await Self.createMetric(client, org: org, name: "views", event: "view", aggregation: "count")
+            // Every fresh run moves the watermark: log when each one's transaction began.
+            try await client.query("CREATE TABLE look_log (at timestamptz NOT NULL)", logger: logger)
+            try await client.query(
+                """
+                CREATE FUNCTION log_look() RETURNS trigger LANGUAGE plpgsql AS
+                $$ BEGIN INSERT INTO look_log VALUES (now()); RETURN NEW; END $$
+                """, logger: logger)
+            try await client.query(
+                "CREATE TRIGGER log_look AFTER UPDATE ON rollup_state FOR EACH ROW EXECUTE FUNCTION log_look()", logger: logger)
+            let context = JobContext(
+                id: 1, kind: RollupJob.kind, queue: "rollups", attempt: 1, maxAttempts: 1, enqueuedAt: Date(), logger: logger)
+            let writingEnded = try await withThrowingTaskGroup(of: Date?.self) { group in
+                group.addTask {
+                    _ = try await RollupJob(client: client).run(.init(), context: context)
+                    return nil
+                }
+                // A commit every 5 ms for 1.5 s.
+                let clock = ContinuousClock()
+                let until = clock.now + .milliseconds(1500)
+                while clock.now < until {
+                    try await client.query(
+                        "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'view', '{}', now())",
+                        logger: logger)
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                let ended = Date()
+                try await group.waitForAll()
+                return ended
+            }
+            let looks = try await client.query(
+                "SELECT at FROM look_log WHERE at < \(writingEnded) ORDER BY at", logger: logger
+            ).collect().map { try $0.decode(Date.self) }
+            #expect(looks.count >= 2 && looks.count <= 9, "\(looks.count) looks in 1.5 s")
+            // 200 ms apart, give or take the wait for a connection.
+            let gaps = zip(looks.dropFirst(), looks).map { $0.timeIntervalSince($1) }
+            #expect(gaps.allSatisfy { $0 >= 0.15 }, "\(gaps)")
+            let stored = try await client.scalar("SELECT count(*)::int8 FROM events WHERE org_id = \(org)", as: Int64.self)
+            let counted = try await client.scalar(
+                "SELECT sum(count)::int8 FROM rollups WHERE metric_id = \(metric) AND granularity = 'day' AND group_value = ''",
+                as: Int64.self)
+            #expect(stored != nil && counted == stored)
         }
     }
 

@@ -36,6 +36,11 @@ public struct RollupJob: JobDefinition {
     /// at once, and one just after is sure to find this job completed, so its wake-up
     /// enqueues the next (a pending job's unique key would make it a no-op).
     static let linger: Duration = .milliseconds(300)
+    /// Looks start at most this often (DESIGN §6: a few hundred milliseconds). Each look
+    /// costs a dozen statements whatever it finds: at one every 20 ms, the rollup's
+    /// backend took 15 % of a core beside 20,000 single events/s, 5 % at this interval.
+    /// A backlog is not slowed: its runs take longer than this.
+    static let lookInterval: Duration = .milliseconds(200)
     /// Transaction ids one fresh run folds at most. An ingest transaction stores up to
     /// 2,000 events, so a run reads at most a million rows (a few seconds); caught up,
     /// a run spans far fewer.
@@ -49,6 +54,7 @@ public struct RollupJob: JobDefinition {
         var busyTries = 0
         // A loop, not a snooze: a snoozed job waits for the worker's next poll (a second).
         while clock.now - started < Self.budget {
+            let lookStarted = clock.now
             switch try await Self.runOnce(client: client, logger: context.logger) {
             case .busy:
                 // Another run holds the lock and keeps folding while events arrive: two
@@ -61,15 +67,14 @@ public struct RollupJob: JobDefinition {
                 busyTries = 0
                 if rows > 0 { caughtUpSince = nil }
                 if try await Self.hasRows(atOrAbove: watermark, client: client, logger: context.logger) {
-                    // Committed rows wait for an older transaction to end: fold them right after.
+                    // Rows committed meanwhile, or waiting for an older transaction to end.
                     caughtUpSince = nil
-                    try await Task.sleep(for: .milliseconds(20))
                 } else {
                     let since = caughtUpSince ?? clock.now
                     caughtUpSince = since
                     if clock.now - since >= Self.linger { return .success }
-                    try await Task.sleep(for: .milliseconds(50))
                 }
+                try await Task.sleep(until: lookStarted + Self.lookInterval, clock: clock)
             }
         }
         return .success
