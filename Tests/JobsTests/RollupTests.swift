@@ -238,7 +238,7 @@ import Testing
         }
     }
 
-    /// The running rollup's "anything left?" look, every 20 ms under load, stays on the
+    /// The running rollup's "anything left?" look, every 200 ms under load, stays on the
     /// transaction id index when the partition has no statistics yet (a new month, a burst
     /// before autovacuum): the `EXISTS` form it replaced was planned as a sequential scan.
     @Test func lookingForUnfoldedRowsUsesTheIndexWithoutStatistics() async throws {

@@ -144,7 +144,7 @@ public struct RollupJob: JobDefinition {
     /// partition not analyzed yet (a new month, a burst before autovacuum's next round)
     /// the planner guesses a third of the rows match and picks a sequential scan that
     /// stops at the first, and caught up there is none — measured, 30 ms per look at
-    /// 240,000 rows, growing with the month, and a running rollup looks every 20 ms.
+    /// 240,000 rows, growing with the month, and a running rollup looks several times a second.
     static func firstRowQuery(atOrAbove watermark: Int64) -> PostgresQuery {
         "SELECT min(ingest_xid) FROM events WHERE ingest_xid >= \(watermark)"
     }

@@ -52,16 +52,12 @@ public final class CronScheduler: Service, Sendable {
     public func run() async throws {
         logger.info("scheduler started")
         // Cancelled, it stops as on SIGTERM (see Worker.run): its loops wait on signals.
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await withDiscardingTaskGroup { group in
-                    group.addTask { await self.listen() }
-                    group.addTask { await self.loop() }
-                }
-            } onGracefulShutdown: {
-                self.shutdown()
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.listen() }
+                group.addTask { await self.loop() }
             }
-        } onCancel: {
+        } onCancelOrGracefulShutdown: {
             self.shutdown()
         }
         logger.info("scheduler stopped")

@@ -42,19 +42,6 @@ public final class Worker: Service, Sendable {
 
     public func run() async throws {
         logger.info("worker started", metadata: ["queues": "\(configuration.queues)"])
-        // Cancelled (the service group cancels every service when one fails, such as an
-        // HTTP port already taken): stop as on SIGTERM. The loops wait on signals, not on
-        // cancellation: before this, they retried at once without end, and the process
-        // never exited nor stopped its embedded cluster.
-        await withTaskCancellationHandler {
-            await runUntilStopped()
-        } onCancel: {
-            self.shutdown()
-        }
-        logger.info("worker stopped")
-    }
-
-    private func runUntilStopped() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.completer.run() }
             group.addTask {
@@ -69,9 +56,13 @@ public final class Worker: Service, Sendable {
             group.addTask { await self.listen() }
             group.addTask { await self.heartbeat() }
             group.addTask { await self.upkeep() }
-            await withGracefulShutdownHandler {
+            // Cancelled too (the service group cancels every service when one fails, such
+            // as an HTTP port already taken): the loops wait on signals, not on
+            // cancellation, so without a stop they retried at once without end, and the
+            // process never exited nor stopped its embedded cluster.
+            await withTaskCancellationOrGracefulShutdownHandler {
                 while !stopRequested.isSet { await stopRequested.wait(timeout: .seconds(3600)) }
-            } onGracefulShutdown: {
+            } onCancelOrGracefulShutdown: {
                 self.shutdown()
             }
             logger.info("worker stopping: no new jobs; waiting for running ones")
@@ -79,6 +70,7 @@ public final class Worker: Service, Sendable {
             // Stop the background loops; runners and the completer finish on their own.
             backgroundStop.signal()
         }
+        logger.info("worker stopped")
     }
 
     /// Stops claiming, lets running jobs finish (up to the shutdown timeout), then
