@@ -22,7 +22,16 @@ public struct HyperLogLog: Sendable, Equatable {
     public init() {}
 
     /// Adds hashes (PostgreSQL's `hashtextextended` values or any 64-bit hash).
+    /// Inlined so the sequence is copied at the caller, where its type is known: called
+    /// generically from another module, every element went through the runtime's type
+    /// metadata (a rollup inserts tens of thousands of hashes per run).
+    @inlinable
     public mutating func insert<S: Sequence>(hashes: S) where S.Element == UInt64 {
+        insert(contentsOf: Array(hashes))
+    }
+
+    @usableFromInline
+    mutating func insert(contentsOf hashes: [UInt64]) {
         switch storage {
         case .exact(let existing):
             var set = existing

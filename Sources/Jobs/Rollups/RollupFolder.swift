@@ -55,7 +55,8 @@ struct RollupFolder {
         var deltas: [Delta] = []
         for try await row in rows {
             let (org, metric, aggregationName, minute, group, count, sum, min, max, hashes, values) = try row.decode(
-                (UUID, UUID, String, Date, String?, Int64, Double?, Double?, Double?, [Int64]?, [Double]?).self)
+                (UUID, UUID, String, Date, String?, Int64, Double?, Double?, Double?,
+                 PostgresNumberArray<Int64>?, PostgresNumberArray<Double>?).self)
             guard let aggregation = Aggregation(rawValue: aggregationName) else { continue }
             var state = RollupState()
             state.count = count
@@ -64,12 +65,12 @@ struct RollupFolder {
             state.max = max
             if aggregation == .uniqueUsers {
                 var users = HyperLogLog()
-                users.insert(hashes: (hashes ?? []).lazy.map { UInt64(bitPattern: $0) })
+                users.insert(hashes: (hashes?.elements ?? []).lazy.map { UInt64(bitPattern: $0) })
                 state.users = users
             }
             if aggregation.quantile != nil {
                 var sketch = DDSketch()
-                for value in values ?? [] { sketch.insert(value) }
+                for value in values?.elements ?? [] { sketch.insert(value) }
                 state.quantiles = sketch
             }
             // A numeric aggregation counts values, not events (rows without one are filtered).
