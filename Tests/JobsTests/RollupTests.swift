@@ -370,6 +370,75 @@ import Testing
         }
     }
 
+    /// Counts and distinct users by name are folded from events counted per minute
+    /// (migration 0015) in fresh runs, and per event in backfills: the stored rows agree
+    /// byte for byte, sketches included, for every shape of such a metric — over all events
+    /// or one name, grouped by name or not — with a minute past the exact set's 1,024
+    /// users, events without a user, and an event named "*".
+    @Test func minuteCountsAndPerEventFoldsAgree() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "M", tier: .starter, logger: logger).orgID
+            let shapes: [(event: String, aggregation: String, groupBy: String?)] = [
+                ("*", "count", "$event_name"), ("*", "unique_users", nil), ("*", "count", nil),
+                ("view", "count", nil), ("view", "unique_users", "$event_name"), ("*", "unique_users", "$event_name"),
+            ]
+            var fresh: [UUID] = []
+            for (index, shape) in shapes.enumerated() {
+                fresh.append(try await Self.createMetric(
+                    client, org: org, name: "fresh \(index)", event: shape.event, aggregation: shape.aggregation,
+                    groupBy: shape.groupBy))
+            }
+            // On a whole minute: the rounds' events (17 s apart) share their minutes.
+            let start = Date(timeIntervalSince1970: ((Date().timeIntervalSince1970 - 2 * 86400) / 60).rounded(.down) * 60)
+            for round in 0..<4 {
+                try await client.query(
+                    """
+                    INSERT INTO events (org_id, event_name, properties, user_id, "timestamp")
+                    SELECT \(org), CASE WHEN i % 7 = 0 THEN 'click' WHEN i % 101 = 0 THEN '*' ELSE 'view' END, '{}',
+                           CASE WHEN i % 5 = 0 THEN NULL ELSE 'u' || (i + \(round) * 3000) END,
+                           \(start) + ((i % 3) * interval '1 day' / 3) + (\(round) * interval '17 seconds') + (i % 2) * interval '1 hour'
+                    FROM generate_series(1, 3000) i
+                    """, logger: logger)
+                try await Self.drain(client, logger: logger)
+            }
+            // Every fresh metric was folded from minute counts: its horizon precedes the events.
+            let firstEvent = try await client.scalar("SELECT min(ingest_xid) FROM events WHERE org_id = \(org)", as: Int64.self)!
+            let counted = try await client.scalar(
+                "SELECT count(DISTINCT metric_id)::int FROM rollup_minute_deltas(\(firstEvent), \(firstEvent + 1)) WHERE org_id = \(org)",
+                as: Int.self)
+            #expect(counted == shapes.count + 2)  // the two built-ins as well
+
+            // The same definitions, written after the events: backfilled from raw events, per event.
+            var backfilled: [UUID] = []
+            for (index, shape) in shapes.enumerated() {
+                let metric = try await Self.createMetric(
+                    client, org: org, name: "backfilled \(index)", event: shape.event, aggregation: shape.aggregation,
+                    groupBy: shape.groupBy, backfillDone: false)
+                try await BackfillJob.runToCompletion(
+                    .init(orgID: org, metricID: metric, version: 1), client: client, sliceEvents: 2_500, logger: logger)
+                backfilled.append(metric)
+            }
+            func stored(_ metric: UUID) async throws -> [String] {
+                try await client.query(
+                    """
+                    SELECT concat_ws('|', granularity, bucket_start, group_value, count, sum, min, max, value, encode(sketch, 'hex'))
+                    FROM rollups WHERE metric_id = \(metric) ORDER BY 1
+                    """, logger: logger
+                ).collect().map { try $0.decode(String.self) }
+            }
+            for (index, shape) in shapes.enumerated() {
+                let freshRows = try await stored(fresh[index])
+                #expect(!freshRows.isEmpty)
+                #expect(freshRows == (try await stored(backfilled[index])), "\(shape)")
+            }
+            // One minute holds more than 1,024 users: its sketch is the dense one.
+            let dense = try await client.scalar(
+                "SELECT count(*)::int FROM rollups WHERE metric_id = \(fresh[1]) AND granularity = 'minute' AND value > 1024",
+                as: Int.self)
+            #expect((dense ?? 0) > 0)
+        }
+    }
+
     /// Filters (eq, in, exists) select events the same way SQL over raw events does;
     /// numbers too large for float8 and non-numeric values are skipped, not fatal.
     @Test func filtersMatchLikeSQL() async throws {

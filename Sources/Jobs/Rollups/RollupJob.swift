@@ -107,18 +107,15 @@ public struct RollupJob: JobDefinition {
             guard let (low, xmin, first) = position, xmin > low else {
                 return .folded(watermark: position?.0 ?? 0, rows: 0, matches: 0)
             }
-            let high = min(xmin, max(low, first ?? xmin) + maximumTransactions)
+            // No row below `first` is visible, and one committed later has an xid at or
+            // above xmin, beyond this run: [from, high) holds the same rows as [low, high).
+            let from = max(low, first ?? xmin)
+            let high = min(xmin, from + maximumTransactions)
             // A later statement: its snapshot sees every transaction below `high` finished.
             // Hash aggregation: the planner's row estimate for fresh rows is far too low
             // and picks a sort of every (event, metric) pair instead.
             try await connection.query("SET LOCAL enable_sort = off", logger: logger)
-            let rows = try await connection.query(
-                """
-                SELECT \(unescaped: RollupFolder.deltaColumns)
-                FROM (SELECT \(unescaped: RollupFolder.fencedColumns) FROM rollup_matches
-                      WHERE ingest_xid >= \(low) AND ingest_xid < \(high) AND ingest_xid >= horizon_xid OFFSET 0) r
-                \(unescaped: RollupFolder.deltaGrouping)
-                """, logger: logger)
+            let rows = try await connection.query(deltaQuery(from: from, to: high), logger: logger)
             let deltas = try await RollupFolder.decodeDeltas(rows)
             try await connection.query("SET LOCAL enable_sort = on", logger: logger)
             let touched = try await RollupFolder.fold(deltas, on: connection, logger: logger)
@@ -133,6 +130,28 @@ public struct RollupJob: JobDefinition {
             }
             return .folded(watermark: high, rows: touched.rows, matches: touched.matches)
         }
+    }
+
+    /// The deltas of the events of transactions [from, to): metrics that only count events
+    /// or users by name (`minute_counts`, migration 0015) from the events counted per minute,
+    /// the others per (event, metric) pair. The pairs are made only for events some such
+    /// metric may want (a hash probe on the name key or the organization per event): with
+    /// only the built-ins, an event wants none.
+    static func deltaQuery(from: Int64, to: Int64) -> PostgresQuery {
+        """
+        SELECT \(unescaped: RollupFolder.deltaColumns)
+        FROM (SELECT \(unescaped: RollupFolder.fencedColumns) FROM rollup_matches
+              WHERE ingest_xid >= \(from) AND ingest_xid < \(to) AND ingest_xid >= horizon_xid
+                AND NOT (minute_counts AND horizon_xid <= \(from))
+                AND (name_key IN (SELECT event_name_key(org_id, event_name) FROM metrics
+                                  WHERE event_name <> '*' AND NOT (minute_counts AND horizon_xid <= \(from)))
+                     OR org_id IN (SELECT org_id FROM metrics
+                                   WHERE event_name = '*' AND NOT (minute_counts AND horizon_xid <= \(from))))
+              OFFSET 0) r
+        \(unescaped: RollupFolder.deltaGrouping)
+        UNION ALL
+        SELECT * FROM rollup_minute_deltas(\(from), \(to))
+        """
     }
 
     public static func hasRows(atOrAbove watermark: Int64, client: PostgresClient, logger: Logger) async throws -> Bool {
