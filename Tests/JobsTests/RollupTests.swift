@@ -311,6 +311,70 @@ import Testing
         }
     }
 
+    /// The cron safety net's job leaves the folding to the job ingestion woke (the one
+    /// holding the rollup's unique key) while that one runs: beside it, it would only take
+    /// turns at the lock. Alone, it folds.
+    @Test func theSafetyNetLeavesTheFoldingToTheWokenJob() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "W", tier: .starter, logger: logger).orgID
+            func runningJob(key: String) async throws -> JobContext {
+                let id = try await client.scalar(
+                    """
+                    INSERT INTO jobs (kind, queue, state, unique_key, attempt, attempted_at, lease_expires_at)
+                    VALUES (\(RollupJob.kind), 'rollups', 'running', \(key), 1, now(), now() + interval '1 minute') RETURNING id
+                    """, as: Int64.self)!
+                return JobContext(
+                    id: id, kind: RollupJob.kind, queue: "rollups", attempt: 1, maxAttempts: 1, enqueuedAt: Date(), logger: logger)
+            }
+            let woken = try await runningJob(key: Rollups.jobUniqueKey)
+            let tick = try await runningJob(key: "cron:1:1764000000")
+            let clock = ContinuousClock()
+            let (tickTook, writing) = try await withThrowingTaskGroup(of: Duration?.self) { group in
+                group.addTask {
+                    _ = try await RollupJob(client: client).run(.init(), context: woken)
+                    return nil
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(400))
+                    let started = clock.now
+                    _ = try await RollupJob(client: client).run(.init(), context: tick)
+                    return clock.now - started
+                }
+                // A commit every 5 ms for 1.5 s: the woken job keeps looping meanwhile.
+                let started = clock.now
+                while clock.now - started < .milliseconds(1500) {
+                    try await client.query(
+                        "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'view', '{}', now())",
+                        logger: logger)
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                let writing = clock.now - started
+                var tickTook: Duration?
+                for try await result in group { if let result { tickTook = result } }
+                return (tickTook, writing)
+            }
+            // It stopped at once, while events were still arriving (looping, it would have
+            // run until they stopped and 300 ms after).
+            let took = try #require(tickTook)
+            #expect(took < .milliseconds(500) && took < writing - .milliseconds(400), "\(took)")
+            let counted = try await client.scalar(
+                """
+                SELECT sum(r.count)::int8 FROM rollups r JOIN metrics m ON m.id = r.metric_id
+                WHERE m.org_id = \(org) AND m.builtin = 'events_by_name' AND r.granularity = 'day' AND r.group_value = ''
+                """, as: Int64.self)
+            #expect(counted == (try await client.scalar("SELECT count(*)::int8 FROM events WHERE org_id = \(org)", as: Int64.self)))
+
+            // With no woken job running, the safety net's job folds what it finds.
+            try await client.query("UPDATE jobs SET state = 'completed', finished_at = now() WHERE id = \(woken.id)", logger: logger)
+            try await client.query(
+                "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'late', '{}', now())", logger: logger)
+            _ = try await RollupJob(client: client).run(.init(), context: tick)
+            #expect(try await RollupJob.hasRows(
+                atOrAbove: try await client.scalar("SELECT watermark FROM rollup_state", as: Int64.self)!, client: client,
+                logger: logger) == false)
+        }
+    }
+
     /// A metric defined after its events exist is backfilled in slices while fresh events
     /// keep arriving and rolling up; the two never count an event twice.
     @Test func backfillAndFreshRollupsPartitionTheEvents() async throws {

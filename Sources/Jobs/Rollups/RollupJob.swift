@@ -52,10 +52,12 @@ public struct RollupJob: JobDefinition {
         let started = clock.now
         var caughtUpSince: ContinuousClock.Instant?
         var busyTries = 0
+        let keyed = try await Self.holdsUniqueKey(jobID: context.id, client: client, logger: context.logger)
         // A loop, not a snooze: a snoozed job waits for the worker's next poll (a second).
         while clock.now - started < Self.budget {
+            if !keyed, try await Self.keyedRunIsFolding(client: client, logger: context.logger) { return .success }
             let lookStarted = clock.now
-            switch try await Self.runOnce(client: client, logger: context.logger) {
+            switch try await Self.runOnce(client: client, logger: context.logger, jobID: context.id) {
             case .busy:
                 // Another run holds the lock and keeps folding while events arrive: two
                 // looping runs would only take turns. But it may be finishing, past its
@@ -83,7 +85,8 @@ public struct RollupJob: JobDefinition {
     /// One fresh run in one transaction: the rows of transactions that ended since the
     /// last run, folded; the watermark moved; the API nodes told at commit.
     public static func runOnce(
-        client: PostgresClient, logger: Logger, maximumTransactions: Int64 = RollupJob.maximumTransactions
+        client: PostgresClient, logger: Logger, maximumTransactions: Int64 = RollupJob.maximumTransactions,
+        jobID: Int64? = nil
     ) async throws -> Result {
         try await client.withTransaction(logger: logger) { connection in
             let locked = try await connection.query(
@@ -121,8 +124,10 @@ public struct RollupJob: JobDefinition {
             let touched = try await RollupFolder.fold(deltas, on: connection, logger: logger)
             try await RollupFolder.notify(touched, on: connection, logger: logger)
             try await connection.query(
-                "UPDATE rollup_state SET watermark = \(high), last_run_at = now(), updated_at = now() WHERE shard = 0",
-                logger: logger)
+                """
+                UPDATE rollup_state SET watermark = \(high), last_run_at = now(), updated_at = now(), looked_by = \(jobID)
+                WHERE shard = 0
+                """, logger: logger)
             if touched.rows > 0 {
                 logger.debug(
                     "rollup folded",
@@ -152,6 +157,27 @@ public struct RollupJob: JobDefinition {
         UNION ALL
         SELECT * FROM rollup_minute_deltas(\(from), \(to))
         """
+    }
+
+    /// Whether this job is the one ingestion wakes (it holds `Rollups.jobUniqueKey`; the
+    /// cron safety net's jobs hold their tick's key).
+    static func holdsUniqueKey(jobID: Int64, client: PostgresClient, logger: Logger) async throws -> Bool {
+        try await client.query(
+            "SELECT unique_key = \(Rollups.jobUniqueKey) FROM jobs WHERE id = \(jobID)", logger: logger
+        ).collect().first?.decode(Bool?.self) == true
+    }
+
+    /// Whether the woken job is running and made the last run within 2 s: it loops until
+    /// every committed event is folded, so another job looping beside it would only take
+    /// turns with it at the lock (migration 0016).
+    static func keyedRunIsFolding(client: PostgresClient, logger: Logger) async throws -> Bool {
+        try await client.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM rollup_state s JOIN jobs j ON j.id = s.looked_by
+                           WHERE s.shard = 0 AND s.last_run_at > now() - interval '2 seconds'
+                             AND j.unique_key = \(Rollups.jobUniqueKey) AND j.state = 'running')
+            """, logger: logger
+        ).collect().first?.decode(Bool.self) == true
     }
 
     public static func hasRows(atOrAbove watermark: Int64, client: PostgresClient, logger: Logger) async throws -> Bool {
