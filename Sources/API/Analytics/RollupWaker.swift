@@ -6,7 +6,7 @@ import Scheduler
 
 /// Wakes the rollup job after events commit, debounced: at most one enqueue per
 /// `delay` per node, however many requests commit meanwhile. The job's unique key makes
-/// the enqueue a no-op while one is already pending; a running one re-runs itself while
+/// the enqueue a no-op while one is pending or running; a running one keeps folding while
 /// committed rows remain above its watermark, and a cron schedule is the safety net.
 public final class RollupWaker: Sendable {
     let client: PostgresClient
