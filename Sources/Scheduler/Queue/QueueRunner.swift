@@ -74,6 +74,8 @@ final class QueueRunner: Sendable {
                 jobs = try await withDeadline(claimTimeout) { try await self.claim(limit: wanted) }
                 failures = 0
             } catch {
+                // Cut short by the stop (its cancellation), not a failure.
+                if isStopping { break }
                 failures += 1
                 logger.warning("cannot claim jobs; retrying", metadata: ["error": "\(String(reflecting: error))"])
                 await wakeup.wait(timeout: .milliseconds(min(100 * (1 << min(failures, 5)), 3000)))

@@ -157,6 +157,8 @@ public final class Worker: Service, Sendable {
                     try await maintenance.prune(olderThan: configuration.pruneAge)
                 }
             } catch {
+                // Cut short by the stop (its cancellation), not a failure.
+                if stopping { break }
                 logger.warning("queue upkeep failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             await backgroundStop.wait(timeout: configuration.rescueInterval)
