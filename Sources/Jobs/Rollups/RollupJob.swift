@@ -139,9 +139,9 @@ public struct RollupJob: JobDefinition {
 
     /// The deltas of the events of transactions [from, to): metrics that only count events
     /// or users by name (`minute_counts`, migration 0015) from the events counted per minute,
-    /// the others per (event, metric) pair. The pairs are made only for events some such
-    /// metric may want (a hash probe on the name key or the organization per event): with
-    /// only the built-ins, an event wants none.
+    /// the others per (event, metric) pair. Pairs are made only for events one of the others
+    /// may want (a hash probe per event on its name key, or on its organization for metrics
+    /// on '*'): with only the built-ins, no event is paired.
     static func deltaQuery(from: Int64, to: Int64) -> PostgresQuery {
         """
         SELECT \(unescaped: RollupFolder.deltaColumns)

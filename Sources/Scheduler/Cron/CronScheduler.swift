@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -49,6 +50,9 @@ public final class CronScheduler: Service, Sendable {
 
     var stopping: Bool { stopRequested.isSet }
 
+    /// How long one step of a pass (a transaction of due schedules, a query) may take.
+    static let passTimeout: Duration = .seconds(30)
+
     public func run() async throws {
         logger.info("scheduler started")
         // Cancelled, it stops as on SIGTERM (see Worker.run): its loops wait on signals.
@@ -68,17 +72,28 @@ public final class CronScheduler: Service, Sendable {
         while !stopping {
             var sleep = configuration.maximumSleep
             do {
-                while try await processDue() == configuration.batchSize, !stopping {}
-                if let next = try await nextDue() {
+                // Each step bounded, as the worker's claims are: a connection lease asked for
+                // while the client shuts down could wait forever, deaf to cancellation (seen:
+                // `run` on a port already taken hung in its first pass, one start in ten).
+                while try await withDeadline(Self.passTimeout, { try await self.processDue() }) == configuration.batchSize,
+                    !stopping
+                {}
+                if let next = try await withDeadline(Self.passTimeout, { try await self.nextDue() }) {
                     sleep = min(sleep, max(.zero, .milliseconds(Int64(next.timeIntervalSinceNow * 1000))))
                 }
                 if ContinuousClock.now - lastPrune > .seconds(3600) {
                     lastPrune = ContinuousClock.now
-                    try await client.query(
-                        "DELETE FROM cron_ticks WHERE created_at < now() - \(configuration.tickRetention.milliseconds) * interval '1 millisecond'",
-                        logger: logger)
+                    let retention = configuration.tickRetention.milliseconds
+                    try await withDeadline(Self.passTimeout) { [client, logger] in
+                        try await client.query(
+                            "DELETE FROM cron_ticks WHERE created_at < now() - \(retention) * interval '1 millisecond'",
+                            logger: logger)
+                    }
                 }
             } catch {
+                // A stop ends this wait, and a pass the stop cut short is no failure.
+                await stopRequested.wait(timeout: .milliseconds(200))
+                if stopping || Task.isCancelled { break }
                 logger.warning("scheduler pass failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
                 sleep = .seconds(1)
             }

@@ -74,11 +74,12 @@ final class QueueRunner: Sendable {
                 jobs = try await withDeadline(claimTimeout) { try await self.claim(limit: wanted) }
                 failures = 0
             } catch {
-                // Cut short by the stop (its cancellation), not a failure.
-                if isStopping { break }
+                // The backoff first: a stop ends it, and a claim the stop cut short (its
+                // cancellation, or the connection pool shutting down first) is no failure.
                 failures += 1
-                logger.warning("cannot claim jobs; retrying", metadata: ["error": "\(String(reflecting: error))"])
                 await wakeup.wait(timeout: .milliseconds(min(100 * (1 << min(failures, 5)), 3000)))
+                if isStopping || Task.isCancelled { break }
+                logger.warning("cannot claim jobs; retrying", metadata: ["error": "\(String(reflecting: error))"])
                 continue
             }
             for job in jobs {

@@ -157,8 +157,9 @@ public final class Worker: Service, Sendable {
                     try await maintenance.prune(olderThan: configuration.pruneAge)
                 }
             } catch {
-                // Cut short by the stop (its cancellation), not a failure.
-                if stopping { break }
+                // A stop ends this wait, and upkeep the stop cut short is no failure.
+                await backgroundStop.wait(timeout: .milliseconds(200))
+                if stopping || Task.isCancelled { break }
                 logger.warning("queue upkeep failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             await backgroundStop.wait(timeout: configuration.rescueInterval)

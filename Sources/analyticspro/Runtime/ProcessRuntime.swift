@@ -66,7 +66,11 @@ struct ProcessRuntime {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: services.map { .init(service: $0) },
+                // A service that fails (the HTTP port taken) stops the others in order, as
+                // on SIGTERM: the API, then the scheduler and the worker, the database client
+                // last. Cancelled all at once, the pool could shut down under a worker still
+                // claiming, which logged its claims as failures.
+                services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [],
                 cancellationSignals: [],
                 logger: logger))
