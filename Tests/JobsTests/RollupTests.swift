@@ -324,7 +324,8 @@ import Testing
                     VALUES (\(RollupJob.kind), 'rollups', 'running', \(key), 1, now(), now() + interval '1 minute') RETURNING id
                     """, as: Int64.self)!
                 return JobContext(
-                    id: id, kind: RollupJob.kind, queue: "rollups", attempt: 1, maxAttempts: 1, enqueuedAt: Date(), logger: logger)
+                    id: id, kind: RollupJob.kind, queue: "rollups", attempt: 1, maxAttempts: 1, enqueuedAt: Date(), logger: logger,
+                    uniqueKey: key)
             }
             let woken = try await runningJob(key: Rollups.jobUniqueKey)
             let tick = try await runningJob(key: "cron:1:1764000000")

@@ -52,7 +52,9 @@ public struct RollupJob: JobDefinition {
         let started = clock.now
         var caughtUpSince: ContinuousClock.Instant?
         var busyTries = 0
-        let keyed = try await Self.holdsUniqueKey(jobID: context.id, client: client, logger: context.logger)
+        // The job ingestion wakes holds the rollup's unique key; the cron safety net's
+        // jobs hold their tick's key.
+        let keyed = context.uniqueKey == Rollups.jobUniqueKey
         // A loop, not a snooze: a snoozed job waits for the worker's next poll (a second).
         while clock.now - started < Self.budget {
             if !keyed, try await Self.keyedRunIsFolding(client: client, logger: context.logger) { return .success }
@@ -157,14 +159,6 @@ public struct RollupJob: JobDefinition {
         UNION ALL
         SELECT * FROM rollup_minute_deltas(\(from), \(to))
         """
-    }
-
-    /// Whether this job is the one ingestion wakes (it holds `Rollups.jobUniqueKey`; the
-    /// cron safety net's jobs hold their tick's key).
-    static func holdsUniqueKey(jobID: Int64, client: PostgresClient, logger: Logger) async throws -> Bool {
-        try await client.query(
-            "SELECT unique_key = \(Rollups.jobUniqueKey) FROM jobs WHERE id = \(jobID)", logger: logger
-        ).collect().first?.decode(Bool?.self) == true
     }
 
     /// Whether the woken job is running and made the last run within 2 s: it loops until

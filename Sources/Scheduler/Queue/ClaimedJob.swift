@@ -10,6 +10,7 @@ struct ClaimedJob: Sendable {
     let maxAttempts: Int
     let timeout: Duration?
     let enqueuedAt: Date
+    let uniqueKey: String?
 }
 
 /// A finished attempt waiting to be written back.

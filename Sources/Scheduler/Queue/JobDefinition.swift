@@ -49,4 +49,6 @@ public struct JobContext: Sendable {
     public let maxAttempts: Int
     public let enqueuedAt: Date
     public var logger: Logger
+    /// The key that kept a second copy of this job from being enqueued, if it had one.
+    public var uniqueKey: String? = nil
 }

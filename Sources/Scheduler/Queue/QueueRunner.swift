@@ -123,12 +123,12 @@ final class QueueRunner: Sendable {
                 leaseMilliseconds: configuration.leaseDuration.milliseconds),
             logger: logger)
         var jobs: [ClaimedJob] = []
-        for try await (id, kind, args, attempt, maxAttempts, timeoutMS, createdAt) in rows {
+        for try await (id, kind, args, attempt, maxAttempts, timeoutMS, createdAt, uniqueKey) in rows {
             jobs.append(
                 ClaimedJob(
                     id: id, kind: kind, queue: queue, arguments: Array(args.utf8), attempt: Int(attempt),
                     maxAttempts: Int(maxAttempts), timeout: timeoutMS.map { .milliseconds(Int64($0)) },
-                    enqueuedAt: createdAt))
+                    enqueuedAt: createdAt, uniqueKey: uniqueKey))
         }
         return jobs
     }
@@ -143,7 +143,7 @@ final class QueueRunner: Sendable {
         jobLogger[metadataKey: "job_kind"] = .string(job.kind)
         let context = JobContext(
             id: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
-            enqueuedAt: job.enqueuedAt, logger: jobLogger)
+            enqueuedAt: job.enqueuedAt, logger: jobLogger, uniqueKey: job.uniqueKey)
         let outcome: JobOutcome
         if let timeout = job.timeout ?? entry.timeout {
             outcome = await Self.run(entry, job: job, context: context, timeout: timeout)

@@ -15,9 +15,9 @@ struct ClaimJobsStatement: PostgresPreparedStatement {
         UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(),
             attempted_by = $3, lease_expires_at = now() + $4 * interval '1 millisecond'
         FROM claimable WHERE j.id = claimable.id
-        RETURNING j.id, j.kind, j.args::text, j.attempt, j.max_attempts, j.timeout_ms, j.created_at
+        RETURNING j.id, j.kind, j.args::text, j.attempt, j.max_attempts, j.timeout_ms, j.created_at, j.unique_key
         """
-    typealias Row = (Int64, String, String, Int32, Int32, Int32?, Date)
+    typealias Row = (Int64, String, String, Int32, Int32, Int32?, Date, String?)
 
     var queue: String
     var limit: Int32
