@@ -357,7 +357,7 @@ import Testing
             // It stopped at once, while events were still arriving (looping, it would have
             // run until they stopped and 300 ms after).
             let took = try #require(tickTook)
-            #expect(took < .milliseconds(500) && took < writing - .milliseconds(400), "\(took)")
+            #expect(took < writing - .milliseconds(400), "\(took) of \(writing)")
             let counted = try await client.scalar(
                 """
                 SELECT sum(r.count)::int8 FROM rollups r JOIN metrics m ON m.id = r.metric_id
