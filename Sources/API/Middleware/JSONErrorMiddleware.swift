@@ -45,7 +45,7 @@ struct JSONErrorMiddleware: RouterMiddleware {
     /// client may retry — as opposed to a query that failed (a bug: 500).
     static func isDatabaseUnavailable(_ error: any Error) -> Bool {
         switch error {
-        case is ConnectionLeaseTimeout, is DeadlineExceeded:
+        case is ConnectionLeaseTimeout, is DeadlineExceeded, is NoOpenConnection:
             return true
         case let error as PostgresTransactionError:
             return [error.beginError, error.closureError, error.commitError].contains { $0.map(isDatabaseUnavailable) ?? false }

@@ -23,7 +23,7 @@ extension PostgresClient {
         let state = NIOLockedValueBox(LeaseState.waiting)
         return try await withThrowingTaskGroup(of: Result?.self) { group in
             group.addTask {
-                try await self.withConnection { connection in
+                try await self.withOpenConnection { connection in
                     let start = state.withLockedValue { state -> Bool in
                         guard state == .waiting else { return false }
                         state = .started

@@ -102,10 +102,12 @@ public final class CronScheduler: Service, Sendable {
     }
 
     func nextDue() async throws -> Date? {
-        let rows = try await client.query(
-            "SELECT min(coalesce(next_run_at, '-infinity')) FROM cron_schedules WHERE enabled", logger: logger)
-        for try await next in rows.decode(Date?.self) { return next }
-        return nil
+        try await client.withOpenConnection { connection in
+            let rows = try await connection.query(
+                "SELECT min(coalesce(next_run_at, '-infinity')) FROM cron_schedules WHERE enabled", logger: logger)
+            for try await next in rows.decode(Date?.self) { return next }
+            return nil
+        }
     }
 
     /// Wakes the loop when schedules change (the table's trigger notifies).
@@ -164,8 +166,10 @@ public final class CronScheduler: Service, Sendable {
     /// - Returns: how many schedules were claimed.
     @discardableResult
     func processDue() async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
-            try await self.processDue(on: connection)
+        try await client.withOpenConnection { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                try await self.processDue(on: connection)
+            }
         }
     }
 

@@ -117,20 +117,22 @@ final class QueueRunner: Sendable {
     }
 
     func claim(limit: Int) async throws -> [ClaimedJob] {
-        let rows = try await client.execute(
-            ClaimJobsStatement(
-                queue: queue, limit: Int32(limit), workerID: configuration.workerID,
-                leaseMilliseconds: configuration.leaseDuration.milliseconds),
-            logger: logger)
-        var jobs: [ClaimedJob] = []
-        for try await (id, kind, args, attempt, maxAttempts, timeoutMS, createdAt, uniqueKey) in rows {
-            jobs.append(
-                ClaimedJob(
-                    id: id, kind: kind, queue: queue, arguments: Array(args.utf8), attempt: Int(attempt),
-                    maxAttempts: Int(maxAttempts), timeout: timeoutMS.map { .milliseconds(Int64($0)) },
-                    enqueuedAt: createdAt, uniqueKey: uniqueKey))
+        let statement = ClaimJobsStatement(
+            queue: queue, limit: Int32(limit), workerID: configuration.workerID,
+            leaseMilliseconds: configuration.leaseDuration.milliseconds)
+        return try await client.withOpenConnection { connection in
+            var jobs: [ClaimedJob] = []
+            for try await (id, kind, args, attempt, maxAttempts, timeoutMS, createdAt, uniqueKey)
+                in try await connection.execute(statement, logger: logger)
+            {
+                jobs.append(
+                    ClaimedJob(
+                        id: id, kind: kind, queue: queue, arguments: Array(args.utf8), attempt: Int(attempt),
+                        maxAttempts: Int(maxAttempts), timeout: timeoutMS.map { .milliseconds(Int64($0)) },
+                        enqueuedAt: createdAt, uniqueKey: uniqueKey))
+            }
+            return jobs
         }
-        return jobs
     }
 
     func execute(_ job: ClaimedJob) async {
