@@ -7,14 +7,20 @@ import TestSupport
 import Testing
 
 @Suite struct OpenConnectionTests {
+    /// A real connection to the test database, already closed.
+    static func closedConnection(_ url: DatabaseURL) async throws -> PostgresConnection {
+        let connection = try await PostgresConnection.connect(
+            configuration: url.connectionConfiguration, id: 1, logger: Logger(label: "test"))
+        try await connection.close()
+        return connection
+    }
+
     /// What a pool that has not yet heard of a close hands out: connections whose channel
     /// closed. They are given back unused, and the body runs once, on an open one.
     @Test func closedConnectionsAreSkippedAndTheBodyRunsOnAnOpenOne() async throws {
         try await withTestDatabase { client, url in
             let logger = Logger(label: "test")
-            let closed = try await PostgresConnection.connect(
-                configuration: url.connectionConfiguration, id: 1, logger: logger)
-            try await closed.close()
+            let closed = try await Self.closedConnection(url)
             #expect(closed.isClosed)
             let leases = NIOLockedValueBox(0)
             let seen = NIOLockedValueBox<[Bool]>([])
@@ -41,10 +47,7 @@ import Testing
     /// number of leases, never the body on a closed channel (whose query would never be answered).
     @Test func onlyClosedConnectionsEndInAnError() async throws {
         try await withTestDatabase { _, url in
-            let logger = Logger(label: "test")
-            let closed = try await PostgresConnection.connect(
-                configuration: url.connectionConfiguration, id: 1, logger: logger)
-            try await closed.close()
+            let closed = try await Self.closedConnection(url)
             let ran = NIOLockedValueBox(false)
             let error = await #expect(throws: NoOpenConnection.self) {
                 try await PostgresClient.withOpenConnection(

@@ -58,7 +58,9 @@ final class Completer: Sendable {
                 // Short: a healthy write takes milliseconds, and one lost on a connection
                 // the server had just closed held every result for the whole bound (30 s
                 // in 2 of 10 database-restart runs), while the jobs' leases ran out.
-                try await withDeadline(.seconds(5)) { try await self.write(batch) }
+                try await withDeadline(.seconds(5)) {
+                    try await self.client.withOpenConnection { connection in try await self.write(batch, on: connection) }
+                }
                 failures = 0
             } catch {
                 failures += 1
@@ -70,7 +72,7 @@ final class Completer: Sendable {
         }
     }
 
-    func write(_ batch: [Completion]) async throws {
+    func write(_ batch: [Completion], on connection: PostgresConnection) async throws {
         var doneIDs: [Int64] = [], doneAttempts: [Int32] = []
         var otherIDs: [Int64] = [], otherAttempts: [Int32] = [], kinds: [String] = [], delays: [Int64] = [], reasons: [String] = []
         for completion in batch {
@@ -101,37 +103,33 @@ final class Completer: Sendable {
         }
         // As in CompleteJobsStatement, the attempt number must still match.
         if !doneIDs.isEmpty {
-            try await client.withOpenConnection { connection in
-                for try await _ in try await connection.execute(
-                    CompleteJobsStatement(ids: doneIDs, attempts: doneAttempts), logger: logger) {}
-            }
+            for try await _ in try await connection.execute(
+                CompleteJobsStatement(ids: doneIDs, attempts: doneAttempts), logger: logger) {}
         }
         if !otherIDs.isEmpty {
-            try await client.withOpenConnection { connection in
-                _ = try await connection.query(
-                    """
-                    UPDATE jobs j SET
-                        state = CASE
-                            WHEN c.kind = 'retry' AND j.attempt < j.max_attempts THEN 'retryable'
-                            WHEN c.kind = 'snooze' THEN 'scheduled'
-                            WHEN c.kind = 'cancel' THEN 'cancelled'
-                            ELSE 'discarded' END,
-                        run_at = CASE WHEN c.kind IN ('retry', 'snooze') THEN now() + c.delay_ms * interval '1 millisecond'
-                                      ELSE j.run_at END,
-                        attempt = CASE WHEN c.kind = 'snooze' THEN j.attempt - 1 ELSE j.attempt END,
-                        errors = CASE WHEN c.reason <> ''
-                                      THEN j.errors || jsonb_build_array(jsonb_build_object(
-                                          'attempt', j.attempt, 'at', now(), 'error', c.reason))
-                                      ELSE j.errors END,
-                        finished_at = CASE
-                            WHEN c.kind IN ('cancel', 'discard') OR (c.kind = 'retry' AND j.attempt >= j.max_attempts)
-                            THEN now() END,
-                        lease_expires_at = NULL
-                    FROM unnest(\(otherIDs)::int8[], \(otherAttempts)::int4[], \(kinds)::text[], \(delays)::int8[], \(reasons)::text[])
-                        AS c(id, attempt, kind, delay_ms, reason)
-                    WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
-                    """, logger: logger)
-            }
+            try await connection.query(
+                """
+                UPDATE jobs j SET
+                    state = CASE
+                        WHEN c.kind = 'retry' AND j.attempt < j.max_attempts THEN 'retryable'
+                        WHEN c.kind = 'snooze' THEN 'scheduled'
+                        WHEN c.kind = 'cancel' THEN 'cancelled'
+                        ELSE 'discarded' END,
+                    run_at = CASE WHEN c.kind IN ('retry', 'snooze') THEN now() + c.delay_ms * interval '1 millisecond'
+                                  ELSE j.run_at END,
+                    attempt = CASE WHEN c.kind = 'snooze' THEN j.attempt - 1 ELSE j.attempt END,
+                    errors = CASE WHEN c.reason <> ''
+                                  THEN j.errors || jsonb_build_array(jsonb_build_object(
+                                      'attempt', j.attempt, 'at', now(), 'error', c.reason))
+                                  ELSE j.errors END,
+                    finished_at = CASE
+                        WHEN c.kind IN ('cancel', 'discard') OR (c.kind = 'retry' AND j.attempt >= j.max_attempts)
+                        THEN now() END,
+                    lease_expires_at = NULL
+                FROM unnest(\(otherIDs)::int8[], \(otherAttempts)::int4[], \(kinds)::text[], \(delays)::int8[], \(reasons)::text[])
+                    AS c(id, attempt, kind, delay_ms, reason)
+                WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+                """, logger: logger)
         }
     }
 }
