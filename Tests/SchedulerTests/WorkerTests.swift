@@ -212,6 +212,53 @@ import Testing
         }
     }
 
+    /// A worker whose task is cancelled (a service group cancels every service when one
+    /// fails; a command ends its task group) stops as on SIGTERM: the running job
+    /// finishes and its result is written. Before, the result write and the release ran
+    /// in the cancelled task, failed at once, and the job stayed `running` until its
+    /// lease ran out — for the rollup job (one per cluster, by unique key) that held
+    /// every rollup and live dashboard still for a whole lease.
+    @Test func cancelledWorkerStillRecordsItsRunningJob() async throws {
+        try await withTestDatabase { client, url in
+            try await createExecutionsTable(client)
+            let registry = registry(client) { _ in .success }
+            let id = try #require(try await JobQueue(client: client).enqueue(
+                ScriptedJob.self, .init(sleepMS: 700), logger: queueLogger))
+            let worker = Worker(
+                client: client, listenConfiguration: url.connectionConfiguration, registry: registry,
+                configuration: testWorkerConfiguration(), logger: queueLogger)
+            let running = Task { try await worker.run() }
+            let reached = try await eventually { try await client.jobState(id) == "running" }
+            #expect(reached)
+            running.cancel()
+            try await running.value
+            #expect(try await client.jobState(id) == "completed")
+        }
+    }
+
+    @Test func cancelledWorkerReleasesJobsPastTheShutdownTimeout() async throws {
+        try await withTestDatabase { client, url in
+            try await createExecutionsTable(client)
+            var configuration = testWorkerConfiguration()
+            configuration.shutdownTimeout = .milliseconds(300)
+            let registry = registry(client) { _ in .success }
+            let id = try #require(try await JobQueue(client: client).enqueue(
+                ScriptedJob.self, .init(sleepMS: 30_000), logger: queueLogger))
+            let worker = Worker(
+                client: client, listenConfiguration: url.connectionConfiguration, registry: registry,
+                configuration: configuration, logger: queueLogger)
+            let running = Task { try await worker.run() }
+            let reached = try await eventually { try await client.jobState(id) == "running" }
+            #expect(reached)
+            let started = ContinuousClock.now
+            running.cancel()
+            try await running.value
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(try await client.jobState(id) == "available")
+            #expect(try await client.scalar("SELECT attempt FROM jobs WHERE id = \(id)", as: Int32.self) == 0)
+        }
+    }
+
     @Test func pruningDeletesOnlyOldFinishedJobs() async throws {
         try await withTestDatabase { client, _ in
             let queue = JobQueue(client: client)

@@ -185,21 +185,27 @@ final class QueueRunner: Sendable {
     func release(_ jobs: [Int64: Int]) async {
         let ids = Array(jobs.keys), attempts = jobs.values.map { Int32($0) }
         do {
-            try await client.query(
-                """
-                WITH released AS (
-                    UPDATE jobs j SET state = 'available', attempt = j.attempt - 1, run_at = now(),
-                        attempted_by = NULL, lease_expires_at = NULL
-                    FROM unnest(\(ids)::int8[], \(attempts)::int4[]) AS c(id, attempt)
-                    WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
-                    RETURNING j.queue
-                )
-                SELECT pg_notify(\(JobQueue.notifyChannel), queue) FROM (SELECT DISTINCT queue FROM released) q
-                """, logger: logger)
+            // Bounded: with the database down the pool's wait for a connection is long,
+            // and the leases bring these jobs back anyway.
+            try await withDeadline(.seconds(5)) { try await self.releaseStatement(ids: ids, attempts: attempts) }
         } catch {
             logger.warning(
                 "cannot release jobs on shutdown; they return when their lease expires",
                 metadata: ["error": "\(String(reflecting: error))"])
         }
+    }
+
+    private func releaseStatement(ids: [Int64], attempts: [Int32]) async throws {
+        try await client.query(
+            """
+            WITH released AS (
+                UPDATE jobs j SET state = 'available', attempt = j.attempt - 1, run_at = now(),
+                    attempted_by = NULL, lease_expires_at = NULL
+                FROM unnest(\(ids)::int8[], \(attempts)::int4[]) AS c(id, attempt)
+                WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+                RETURNING j.queue
+            )
+            SELECT pg_notify(\(JobQueue.notifyChannel), queue) FROM (SELECT DISTINCT queue FROM released) q
+            """, logger: logger)
     }
 }

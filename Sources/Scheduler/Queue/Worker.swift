@@ -43,15 +43,23 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         logger.info("worker started", metadata: ["queues": "\(configuration.queues)"])
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.completer.run() }
+            // The runners and the completer run in tasks of their own, which the
+            // cancellation of this one does not reach: cancelled or not, a stop lets
+            // running jobs finish (up to the shutdown timeout) and writes their results or
+            // releases them. In the cancelled task those writes failed at once, and the
+            // jobs stayed `running` until their leases ran out (the rollup job, unique per
+            // cluster, held every rollup for a lease).
+            group.addTask { await Task { await self.completer.run() }.value }
             group.addTask {
-                await withDiscardingTaskGroup { runnerGroup in
-                    for runner in self.runners.values {
-                        runnerGroup.addTask { await runner.run() }
+                await Task {
+                    await withDiscardingTaskGroup { runnerGroup in
+                        for runner in self.runners.values {
+                            runnerGroup.addTask { await runner.run() }
+                        }
                     }
-                }
-                // Every runner has drained or released its jobs: flush the last results.
-                self.completer.stop()
+                    // Every runner has drained or released its jobs: flush the last results.
+                    self.completer.stop()
+                }.value
             }
             group.addTask { await self.listen() }
             group.addTask { await self.heartbeat() }
