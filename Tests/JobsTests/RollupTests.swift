@@ -311,6 +311,39 @@ import Testing
         }
     }
 
+    /// Out of its budget while events still arrive, the job ingestion woke snoozes to run
+    /// again at once: the wake-ups that came meanwhile found its unique key taken. Had it
+    /// finished, rows committed after its last look would wait for the next wake-up or the
+    /// cron safety net. A cron tick's job just finishes.
+    @Test func aWokenJobOutOfBudgetHandsOverBySnoozing() async throws {
+        try await withTestDatabase { client, _ in
+            let org = try await OrganizationStore(client: client).create(name: "B", tier: .starter, logger: logger).orgID
+            func outcome(key: String) async throws -> JobOutcome? {
+                let context = JobContext(
+                    id: 1, kind: RollupJob.kind, queue: "rollups", attempt: 1, maxAttempts: 1, enqueuedAt: Date(),
+                    logger: logger, uniqueKey: key)
+                return try await withThrowingTaskGroup(of: JobOutcome?.self) { group in
+                    group.addTask { try await RollupJob(client: client, budget: .milliseconds(600)).run(.init(), context: context) }
+                    // A commit every 5 ms for 1.2 s: never caught up within the budget.
+                    let clock = ContinuousClock()
+                    let until = clock.now + .milliseconds(1200)
+                    while clock.now < until {
+                        try await client.query(
+                            "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'view', '{}', now())",
+                            logger: logger)
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                    group.addTask { nil }
+                    var outcome: JobOutcome?
+                    for try await result in group { if let result { outcome = result } }
+                    return outcome
+                }
+            }
+            #expect(try await outcome(key: Rollups.jobUniqueKey) == .snooze(.zero))
+            #expect(try await outcome(key: "cron:1:1764000000") == .success)
+        }
+    }
+
     /// The cron safety net's job leaves the folding to the job ingestion woke (the one
     /// holding the rollup's unique key) while that one runs: beside it, it would only take
     /// turns at the lock. Alone, it folds.

@@ -70,6 +70,25 @@ import Testing
         }
     }
 
+    /// A job snoozed without delay runs again at once: its result's write wakes the
+    /// workers of its queue, as an enqueue does, rather than leaving it to their next poll.
+    @Test func aJobDueAgainAtOnceWakesTheWorkers() async throws {
+        try await withTestDatabase { client, url in
+            try await createExecutionsTable(client)
+            let runs = Counter()
+            let registry = registry(client) { _ in runs.increment() == 1 ? .snooze(.zero) : .success }
+            var configuration = testWorkerConfiguration()
+            configuration.pollInterval = .seconds(60)
+            let id = try #require(try await JobQueue(client: client).enqueue(ScriptedJob.self, .init(), logger: queueLogger))
+            try await withWorkers(client: client, url: url, registry: registry, configuration: configuration) { _ in
+                // Well under the poll interval: only the notification can have woken the worker.
+                let reached = try await eventually(timeout: .seconds(20)) { try await client.jobState(id) == "completed" }
+                #expect(reached)
+            }
+            #expect(try await client.scalar("SELECT count(*)::int FROM executions", as: Int.self) == 2)
+        }
+    }
+
     @Test func cancelStopsPendingJobsAndHandlersCanCancel() async throws {
         try await withTestDatabase { client, url in
             try await createExecutionsTable(client)

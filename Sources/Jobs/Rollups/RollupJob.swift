@@ -18,8 +18,9 @@ public struct RollupJob: JobDefinition {
 
     let client: PostgresClient
 
-    public init(client: PostgresClient) {
+    public init(client: PostgresClient, budget: Duration = .seconds(60)) {
         self.client = client
+        self.budget = budget
     }
 
     public enum Result: Sendable, Equatable {
@@ -30,8 +31,12 @@ public struct RollupJob: JobDefinition {
     }
 
     /// How long a run keeps folding while events keep arriving before it hands over to
-    /// the next job (which ingestion's next wake-up enqueues).
-    static let budget: Duration = .seconds(60)
+    /// the next job: the woken job snoozes (it runs again at once, on any worker), since
+    /// the wake-ups that came while it ran found its unique key taken and enqueued
+    /// nothing. It used to finish instead and leave the rows committed after its last look
+    /// to the next wake-up or the cron safety net (`bench rollup`, which runs no
+    /// scheduler, waited for ever on such an event).
+    let budget: Duration
     /// Caught up, a run lingers this long before finishing: a commit meanwhile is folded
     /// at once, and one just after is sure to find this job completed, so its wake-up
     /// enqueues the next (a pending job's unique key would make it a no-op).
@@ -56,7 +61,7 @@ public struct RollupJob: JobDefinition {
         // jobs hold their tick's key.
         let keyed = context.uniqueKey == Rollups.jobUniqueKey
         // A loop, not a snooze: a snoozed job waits for the worker's next poll (a second).
-        while clock.now - started < Self.budget {
+        while clock.now - started < budget {
             if !keyed, try await Self.keyedRunIsFolding(client: client, logger: context.logger) { return .success }
             let lookStarted = clock.now
             switch try await Self.runOnce(client: client, logger: context.logger, jobID: context.id) {
@@ -81,7 +86,9 @@ public struct RollupJob: JobDefinition {
                 try await Task.sleep(until: lookStarted + Self.lookInterval, clock: clock)
             }
         }
-        return .success
+        // Out of budget with rows maybe left: the woken job runs again (a snooze spends no
+        // attempt and keeps the unique key); a cron tick's job leaves them to it or the next tick.
+        return keyed ? .snooze(.zero) : .success
     }
 
     /// One fresh run in one transaction: the rows of transactions that ended since the

@@ -107,8 +107,11 @@ final class Completer: Sendable {
                 CompleteJobsStatement(ids: doneIDs, attempts: doneAttempts), logger: logger) {}
         }
         if !otherIDs.isEmpty {
-            try await connection.query(
+            // Jobs due again at once (a snooze or retry without delay) wake the workers of
+            // their queue, as an enqueue does, instead of waiting for their next poll.
+            let rows = try await connection.query(
                 """
+                WITH updated AS (
                 UPDATE jobs j SET
                     state = CASE
                         WHEN c.kind = 'retry' AND j.attempt < j.max_attempts THEN 'retryable'
@@ -129,7 +132,12 @@ final class Completer: Sendable {
                 FROM unnest(\(otherIDs)::int8[], \(otherAttempts)::int4[], \(kinds)::text[], \(delays)::int8[], \(reasons)::text[])
                     AS c(id, attempt, kind, delay_ms, reason)
                 WHERE j.id = c.id AND j.attempt = c.attempt AND j.state = 'running'
+                RETURNING j.queue, j.state, j.run_at
+                )
+                SELECT pg_notify(\(JobQueue.notifyChannel), queue)
+                FROM (SELECT DISTINCT queue FROM updated WHERE state IN ('scheduled', 'retryable') AND run_at <= now()) q
                 """, logger: logger)
+            for try await _ in rows {}
         }
     }
 }
