@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOPosix
 import PostgresNIO
 
@@ -10,21 +11,27 @@ import PostgresNIO
 public struct DatabaseSetup: Sendable {
     public let url: DatabaseURL
     public let embedded: EmbeddedPostgres?
+    /// The embedded server this process started, if any (`EmbeddedClusterKeeper` may
+    /// start it later): this process stops that server on exit.
+    public let ownership: EmbeddedOwnership
+
     /// True when this process started the embedded server and must stop it on exit.
-    public let ownsServer: Bool
+    public var ownsServer: Bool { ownership.startedPID != nil }
 
     public static func prepare(_ configuration: AppConfiguration, logger: Logger) throws -> DatabaseSetup {
         if let url = configuration.databaseURL {
-            return DatabaseSetup(url: url, embedded: nil, ownsServer: false)
+            return DatabaseSetup(url: url, embedded: nil, ownership: EmbeddedOwnership())
         }
         let cluster = try EmbeddedPostgres(stateDirectory: configuration.stateDirectory)
-        let started = try cluster.start(logger: logger)
-        return DatabaseSetup(url: cluster.databaseURL, embedded: cluster, ownsServer: started)
+        let ownership = EmbeddedOwnership()
+        if try cluster.start(logger: logger) { ownership.started(cluster.postmasterPID() ?? 0) }
+        return DatabaseSetup(url: cluster.databaseURL, embedded: cluster, ownership: ownership)
     }
 
-    /// Stops the embedded server if this process started it.
+    /// Stops the embedded server if this process started it (and not one another process
+    /// started since).
     public func shutdown(logger: Logger) {
-        if ownsServer { embedded?.stop(logger: logger) }
+        if let pid = ownership.startedPID { embedded?.stop(logger: logger, startedPID: pid) }
     }
 
     /// A pooled client for this database (run it with `client.run()`).
@@ -34,6 +41,17 @@ public struct DatabaseSetup: Sendable {
         configuration.options.connectTimeout = .seconds(5)
         return PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "postgres"))
     }
+}
+
+/// Which embedded server this process started, shared by the setup and the keeper.
+public final class EmbeddedOwnership: Sendable {
+    private let pid = NIOLockedValueBox<Int32?>(nil)
+
+    public init() {}
+
+    public var startedPID: Int32? { pid.withLockedValue { $0 } }
+
+    func started(_ serverPID: Int32) { pid.withLockedValue { $0 = serverPID } }
 }
 
 extension DatabaseURL {

@@ -100,15 +100,36 @@ public struct EmbeddedPostgres: Sendable {
         }
     }
 
+    /// The pid in `postmaster.pid`, if the file exists.
+    public func postmasterPID() -> Int32? {
+        let contents = (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8)) ?? ""
+        return contents.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    /// Whether a live postgres process holds the pid file: no `pg_ctl`, cheap enough to ask
+    /// every few seconds.
+    public func postmasterIsAlive() -> Bool {
+        postmasterPID().map(Self.isLivePostgres) ?? false
+    }
+
     /// Stops the server (fast shutdown: sessions are disconnected, data is safe).
     ///
     /// Asks `pg_ctl stop` whenever a pid file exists, rather than first asking `isRunning()`
     /// (another `pg_ctl` through `runuser`, then a pid check): twice a `serve` stopped after
     /// minutes of load left its cluster running without logging this stop, and a false
     /// "not running" there is one way that could happen.
-    public func stop(logger: Logger) {
+    ///
+    /// With `startedPID`, only that server: one another process started since (after this
+    /// one's server stopped or died) is that process's to stop.
+    public func stop(logger: Logger, startedPID: Int32? = nil) {
         guard FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") else {
             logger.info("embedded PostgreSQL is not running: nothing to stop", metadata: ["data": "\(dataDirectory)"])
+            return
+        }
+        if let startedPID, let running = postmasterPID(), running != startedPID {
+            logger.info(
+                "embedded PostgreSQL was started again by another process: leaving it running",
+                metadata: ["pid": "\(running)", "started_pid": "\(startedPID)"])
             return
         }
         logger.info("stopping embedded PostgreSQL")

@@ -38,6 +38,8 @@ struct ProcessRuntime {
         let client = session.setup.makeClient(maximumConnections: 40)
         // The client is listed first so that it stops last.
         var services: [any Service] = [client]
+        // Stops before the client: a cluster restarted during shutdown would only be stopped again.
+        services.append(EmbeddedClusterKeeper(setup: session.setup, logger: logger))
         services.append(PartitionMaintenanceService(client: client, logger: logger))
         if roles.contains(.worker) {
             services.append(
