@@ -16,7 +16,7 @@ public struct DatabaseSetup: Sendable {
     public let ownership: EmbeddedOwnership
 
     /// True when this process started the embedded server and must stop it on exit.
-    public var ownsServer: Bool { ownership.startedPID != nil }
+    public var ownsServer: Bool { ownership.owns }
 
     public static func prepare(_ configuration: AppConfiguration, logger: Logger) throws -> DatabaseSetup {
         if let url = configuration.databaseURL {
@@ -24,14 +24,14 @@ public struct DatabaseSetup: Sendable {
         }
         let cluster = try EmbeddedPostgres(stateDirectory: configuration.stateDirectory)
         let ownership = EmbeddedOwnership()
-        if try cluster.start(logger: logger) { ownership.started(cluster.postmasterPID() ?? 0) }
+        if try cluster.start(logger: logger) { ownership.started(pid: cluster.postmasterPID()) }
         return DatabaseSetup(url: cluster.databaseURL, embedded: cluster, ownership: ownership)
     }
 
     /// Stops the embedded server if this process started it (and not one another process
     /// started since).
     public func shutdown(logger: Logger) {
-        if let pid = ownership.startedPID { embedded?.stop(logger: logger, startedPID: pid) }
+        if ownership.owns { embedded?.stop(logger: logger, startedPID: ownership.startedPID) }
     }
 
     /// A pooled client for this database (run it with `client.run()`).
@@ -45,13 +45,16 @@ public struct DatabaseSetup: Sendable {
 
 /// Which embedded server this process started, shared by the setup and the keeper.
 public final class EmbeddedOwnership: Sendable {
-    private let pid = NIOLockedValueBox<Int32?>(nil)
+    private let state = NIOLockedValueBox<(owns: Bool, pid: Int32?)>((false, nil))
 
     public init() {}
 
-    public var startedPID: Int32? { pid.withLockedValue { $0 } }
+    /// This process started the server and stops it on exit.
+    public var owns: Bool { state.withLockedValue { $0.owns } }
+    /// The started server's pid (nil if its pid file could not be read: then any server).
+    public var startedPID: Int32? { state.withLockedValue { $0.pid } }
 
-    func started(_ serverPID: Int32) { pid.withLockedValue { $0 = serverPID } }
+    func started(pid: Int32?) { state.withLockedValue { $0 = (true, pid) } }
 }
 
 extension DatabaseURL {

@@ -42,7 +42,7 @@ public struct EmbeddedClusterKeeper: Service {
         logger.warning("embedded PostgreSQL is not running (stopped by the process that started it, or killed): starting it")
         do {
             if try await cluster.startAsync(logger: logger) {
-                setup.ownership.started(cluster.postmasterPID() ?? 0)
+                setup.ownership.started(pid: cluster.postmasterPID())
                 logger.notice("embedded PostgreSQL started again; this process stops it on exit")
             }
         } catch {
