@@ -13,6 +13,18 @@ import Testing
     let logger = Logger(label: "test.rollups")
 
     /// A metric written the way the API writes one (horizon = the writing transaction).
+    /// One 'view' event per transaction, a commit every 5 ms, for `duration`.
+    func commitViews(_ client: PostgresClient, org: UUID, for duration: Duration) async throws {
+        let clock = ContinuousClock()
+        let until = clock.now + duration
+        while clock.now < until {
+            try await client.query(
+                "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'view', '{}', now())",
+                logger: logger)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     static func createMetric(
         _ client: PostgresClient, org: UUID, name: String, event: String, aggregation: String, property: String? = nil,
         filters: String = "[]", groupBy: String? = nil, backfillDone: Bool = true
@@ -284,14 +296,7 @@ import Testing
                     return nil
                 }
                 // A commit every 5 ms for 1.5 s.
-                let clock = ContinuousClock()
-                let until = clock.now + .milliseconds(1500)
-                while clock.now < until {
-                    try await client.query(
-                        "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'view', '{}', now())",
-                        logger: logger)
-                    try await Task.sleep(for: .milliseconds(5))
-                }
+                try await commitViews(client, org: org, for: .milliseconds(1500))
                 let ended = Date()
                 try await group.waitForAll()
                 return ended
@@ -325,14 +330,7 @@ import Testing
                 return try await withThrowingTaskGroup(of: JobOutcome?.self) { group in
                     group.addTask { try await RollupJob(client: client, budget: .milliseconds(600)).run(.init(), context: context) }
                     // A commit every 5 ms for 1.2 s: never caught up within the budget.
-                    let clock = ContinuousClock()
-                    let until = clock.now + .milliseconds(1200)
-                    while clock.now < until {
-                        try await client.query(
-                            "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'view', '{}', now())",
-                            logger: logger)
-                        try await Task.sleep(for: .milliseconds(5))
-                    }
+                    try await commitViews(client, org: org, for: .milliseconds(1200))
                     group.addTask { nil }
                     var outcome: JobOutcome?
                     for try await result in group { if let result { outcome = result } }
@@ -376,12 +374,7 @@ import Testing
                 }
                 // A commit every 5 ms for 1.5 s: the woken job keeps looping meanwhile.
                 let started = clock.now
-                while clock.now - started < .milliseconds(1500) {
-                    try await client.query(
-                        "INSERT INTO events (org_id, event_name, properties, \"timestamp\") VALUES (\(org), 'view', '{}', now())",
-                        logger: logger)
-                    try await Task.sleep(for: .milliseconds(5))
-                }
+                try await commitViews(client, org: org, for: .milliseconds(1500))
                 let writing = clock.now - started
                 var tickTook: Duration?
                 for try await result in group { if let result { tickTook = result } }

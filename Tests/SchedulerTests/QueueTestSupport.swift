@@ -67,10 +67,19 @@ func testWorkerConfiguration(queues: [String: Int] = ["default": 10]) -> WorkerC
     return configuration
 }
 
-/// Runs `count` workers while `body` runs, then shuts them down gracefully.
+/// How `withWorkers` stops its workers once `body` returns.
+enum WorkerStop: CaseIterable, Sendable {
+    /// `shutdown()`, as SIGTERM does through the service group.
+    case shutdown
+    /// Their tasks cancelled, as a service group does when another service fails: they
+    /// must drain just the same.
+    case cancellation
+}
+
+/// Runs `count` workers while `body` runs, then stops them (gracefully by default).
 func withWorkers<T: Sendable>(
     _ count: Int = 1, client: PostgresClient, url: DatabaseURL, registry: JobRegistry,
-    configuration: WorkerConfiguration = testWorkerConfiguration(),
+    configuration: WorkerConfiguration = testWorkerConfiguration(), stop: WorkerStop = .shutdown,
     _ body: @Sendable ([Worker]) async throws -> T
 ) async throws -> T {
     let workers = (0..<count).map { _ -> Worker in
@@ -84,7 +93,10 @@ func withWorkers<T: Sendable>(
         for worker in workers { group.addTask { try await worker.run(); return nil } }
         do {
             let result = try await body(workers)
-            for worker in workers { worker.shutdown() }
+            switch stop {
+            case .shutdown: for worker in workers { worker.shutdown() }
+            case .cancellation: group.cancelAll()
+            }
             var value: T? = result
             for try await _ in group {}
             value = value ?? nil

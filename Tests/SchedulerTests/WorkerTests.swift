@@ -197,13 +197,19 @@ import Testing
         }
     }
 
-    @Test func gracefulShutdownLetsRunningJobsFinish() async throws {
+    /// Cancelled (a service group cancels every service when one fails; a command ends its
+    /// task group), a worker stops as on SIGTERM. Before, its result write and release ran
+    /// in the cancelled task and failed at once: the job stayed `running` until its lease
+    /// ran out — for the rollup job (one per cluster, by unique key) every rollup and live
+    /// dashboard stood still for a lease.
+    @Test(arguments: WorkerStop.allCases)
+    func gracefulShutdownLetsRunningJobsFinish(stop: WorkerStop) async throws {
         try await withTestDatabase { client, url in
             try await createExecutionsTable(client)
             let registry = registry(client) { _ in .success }
             let id = try #require(try await JobQueue(client: client).enqueue(
                 ScriptedJob.self, .init(sleepMS: 700), logger: queueLogger))
-            try await withWorkers(client: client, url: url, registry: registry) { _ in
+            try await withWorkers(client: client, url: url, registry: registry, stop: stop) { _ in
                 let reached = try await eventually { try await client.jobState(id) == "running" }
                 #expect(reached)
             }
@@ -212,7 +218,8 @@ import Testing
         }
     }
 
-    @Test func shutdownTimeoutReleasesUnfinishedJobs() async throws {
+    @Test(arguments: WorkerStop.allCases)
+    func shutdownTimeoutReleasesUnfinishedJobs(stop: WorkerStop) async throws {
         try await withTestDatabase { client, url in
             try await createExecutionsTable(client)
             var configuration = testWorkerConfiguration()
@@ -221,57 +228,10 @@ import Testing
             let id = try #require(try await JobQueue(client: client).enqueue(
                 ScriptedJob.self, .init(sleepMS: 30_000), logger: queueLogger))
             let started = ContinuousClock.now
-            try await withWorkers(client: client, url: url, registry: registry, configuration: configuration) { _ in
+            try await withWorkers(client: client, url: url, registry: registry, configuration: configuration, stop: stop) { _ in
                 let reached = try await eventually { try await client.jobState(id) == "running" }
                 #expect(reached)
             }
-            #expect(ContinuousClock.now - started < .seconds(10))
-            #expect(try await client.jobState(id) == "available")
-            #expect(try await client.scalar("SELECT attempt FROM jobs WHERE id = \(id)", as: Int32.self) == 0)
-        }
-    }
-
-    /// A worker whose task is cancelled (a service group cancels every service when one
-    /// fails; a command ends its task group) stops as on SIGTERM: the running job
-    /// finishes and its result is written. Before, the result write and the release ran
-    /// in the cancelled task, failed at once, and the job stayed `running` until its
-    /// lease ran out — for the rollup job (one per cluster, by unique key) that held
-    /// every rollup and live dashboard still for a whole lease.
-    @Test func cancelledWorkerStillRecordsItsRunningJob() async throws {
-        try await withTestDatabase { client, url in
-            try await createExecutionsTable(client)
-            let registry = registry(client) { _ in .success }
-            let id = try #require(try await JobQueue(client: client).enqueue(
-                ScriptedJob.self, .init(sleepMS: 700), logger: queueLogger))
-            let worker = Worker(
-                client: client, listenConfiguration: url.connectionConfiguration, registry: registry,
-                configuration: testWorkerConfiguration(), logger: queueLogger)
-            let running = Task { try await worker.run() }
-            let reached = try await eventually { try await client.jobState(id) == "running" }
-            #expect(reached)
-            running.cancel()
-            try await running.value
-            #expect(try await client.jobState(id) == "completed")
-        }
-    }
-
-    @Test func cancelledWorkerReleasesJobsPastTheShutdownTimeout() async throws {
-        try await withTestDatabase { client, url in
-            try await createExecutionsTable(client)
-            var configuration = testWorkerConfiguration()
-            configuration.shutdownTimeout = .milliseconds(300)
-            let registry = registry(client) { _ in .success }
-            let id = try #require(try await JobQueue(client: client).enqueue(
-                ScriptedJob.self, .init(sleepMS: 30_000), logger: queueLogger))
-            let worker = Worker(
-                client: client, listenConfiguration: url.connectionConfiguration, registry: registry,
-                configuration: configuration, logger: queueLogger)
-            let running = Task { try await worker.run() }
-            let reached = try await eventually { try await client.jobState(id) == "running" }
-            #expect(reached)
-            let started = ContinuousClock.now
-            running.cancel()
-            try await running.value
             #expect(ContinuousClock.now - started < .seconds(10))
             #expect(try await client.jobState(id) == "available")
             #expect(try await client.scalar("SELECT attempt FROM jobs WHERE id = \(id)", as: Int32.self) == 0)
