@@ -40,10 +40,13 @@ let package = Package(
         ),
         // curl_easy_setopt is variadic, which Swift cannot call: typed wrappers in C.
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // Linux calls Swift's Glibc module leaves out (sync_file_range, cachestat).
+        .target(name: "CLinuxShim"),
 
         .target(
             name: "Core",
             dependencies: [
+                "CLinuxShim",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,7 +125,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "CLinuxShim", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SchedulerTests",
             dependencies: [

@@ -40,6 +40,7 @@ struct ProcessRuntime {
         var services: [any Service] = [client]
         // Stops before the client: a cluster restarted during shutdown would only be stopped again.
         services.append(EmbeddedClusterKeeper(setup: session.setup, logger: logger))
+        services.append(EmbeddedWriteback(setup: session.setup, logger: logger))
         services.append(PartitionMaintenanceService(client: client, logger: logger))
         if roles.contains(.worker) {
             services.append(
