@@ -78,7 +78,7 @@ public struct EmbeddedWriteback: Service {
                 let path = folder + "/" + name
                 var info = stat()
                 guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
-                    Int(info.st_mtim.tv_sec) >= writtenSince
+                    modificationSeconds(info) >= writtenSince
                 else { continue }
                 let descriptor = open(path, O_RDONLY | O_CLOEXEC)
                 guard descriptor >= 0 else { continue }  // dropped since the listing
@@ -87,6 +87,14 @@ public struct EmbeddedWriteback: Service {
             }
         }
         return started
+    }
+
+    static func modificationSeconds(_ info: stat) -> Int {
+        #if os(Linux)
+        Int(info.st_mtim.tv_sec)
+        #else
+        Int(info.st_mtimespec.tv_sec)
+        #endif
     }
 
     /// `global` and each database's folder under `base`.
