@@ -43,17 +43,21 @@ public struct EmbeddedWriteback: Service {
         let dataDirectory = cluster.dataDirectory
         await cancelWhenGracefulShutdown {
             var since = Self.now() - 1
+            var quietPasses = 0
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                // Idle, a look every 5 intervals: what was written meanwhile is still far
+                // from the kernel's 30 s, and a look stats every file of the cluster.
+                try? await Task.sleep(for: quietPasses >= 5 ? interval * 5 : interval)
                 if Task.isCancelled { return }
                 // Seconds are enough: a file written during the previous pass is looked at again.
                 let passStart = Self.now()
                 let window = since
                 do {
                     // Stats and system calls block: off the cooperative threads.
-                    _ = try await NIOThreadPool.singleton.runIfActive {
+                    let started = try await NIOThreadPool.singleton.runIfActive {
                         Self.startWriteback(dataDirectory: dataDirectory, writtenSince: window)
                     }
+                    quietPasses = started.isEmpty ? quietPasses + 1 : 0
                 } catch {
                     logger.debug("cannot start writeback of the data files", metadata: ["error": "\(error)"])
                 }
@@ -68,22 +72,35 @@ public struct EmbeddedWriteback: Service {
 
     /// Starts writeback of each table and index file modified at or after `writtenSince`
     /// (seconds since the epoch) and returns their paths. The write-ahead log is left
-    /// alone: PostgreSQL syncs it at every commit.
+    /// alone: PostgreSQL syncs it at every commit. Read with `readdir` and `fstatat`
+    /// (no path built for a file it skips): FileManager's listing made a look at a new
+    /// cluster's 1,400 files cost 8 ms of CPU.
     @discardableResult
     static func startWriteback(dataDirectory: String, writtenSince: Int) -> [String] {
         var started: [String] = []
         for folder in relationFolders(dataDirectory: dataDirectory) {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
-            for name in names {
-                let path = folder + "/" + name
-                var info = stat()
-                guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
-                    modificationSeconds(info) >= writtenSince
-                else { continue }
-                let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-                guard descriptor >= 0 else { continue }  // dropped since the listing
-                if ap_start_writeback(descriptor) == 0 { started.append(path) }
-                close(descriptor)
+            guard let directory = opendir(folder) else { continue }
+            defer { closedir(directory) }
+            let folderDescriptor = dirfd(directory)
+            while let entry = readdir(directory) {
+                let wrote = withUnsafePointer(to: &entry.pointee.d_name) { name in
+                    name.withMemoryRebound(to: CChar.self, capacity: 256) { name -> Bool in
+                        var info = stat()
+                        guard fstatat(folderDescriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+                            (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
+                            modificationSeconds(info) >= writtenSince
+                        else { return false }
+                        let descriptor = openat(folderDescriptor, name, O_RDONLY | O_CLOEXEC)
+                        guard descriptor >= 0 else { return false }  // dropped since the listing
+                        defer { close(descriptor) }
+                        return ap_start_writeback(descriptor) == 0
+                    }
+                }
+                if wrote {
+                    started.append(folder + "/" + withUnsafePointer(to: &entry.pointee.d_name) {
+                        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                    })
+                }
             }
         }
         return started
