@@ -1,5 +1,6 @@
 import CLinuxShim
 import Foundation
+import Logging
 import Testing
 
 @testable import Core
@@ -57,6 +58,45 @@ import Testing
             now = try #require(cachedPages(path))
         }
         #expect(now.dirty <= pages / 10, "\(now.dirty) of \(pages) pages still dirty 5 s after the writeback started")
+    }
+    /// The service on a real cluster: its first look takes what was written before it
+    /// started (a new cluster's files), later looks what is written while it runs.
+    @Test(.enabled(if: cachedPagesVisible(), "needs Linux 6.5 (cachestat) and /tmp on a disk, not in memory"))
+    func theServiceWritesOutWhatTheClusterWrote() async throws {
+        let logger = Logger(label: "test.writeback")
+        let state = "/tmp/aptest-writeback-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let setup = try DatabaseSetup.prepare(AppConfiguration(stateDirectory: state), logger: logger)
+        defer { setup.shutdown(logger: logger) }
+        let cluster = try #require(setup.embedded)
+        // Stand-ins for a table's new pages, in the application database's folder.
+        let folder = try #require(
+            EmbeddedWriteback.relationFolders(dataDirectory: cluster.dataDirectory).max { a, b in
+                (Int(a.split(separator: "/").last ?? "") ?? 0) < (Int(b.split(separator: "/").last ?? "") ?? 0)
+            })
+        let pages = (32 << 20) / Int(getpagesize())
+        let before = folder + "/999990", during = folder + "/999991"
+        defer { for path in [before, during] { try? FileManager.default.removeItem(atPath: path) } }
+        try Self.write(before, bytes: pages * Int(getpagesize()))
+        // Written a minute before the process started, as by initdb and the migrations.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-60)], ofItemAtPath: before)
+        try #require((cachedPages(before)?.dirty ?? 0) >= pages * 9 / 10)
+
+        let service = Task { try await EmbeddedWriteback(setup: setup, interval: .milliseconds(100), logger: logger).run() }
+        defer { service.cancel() }
+        #expect(try await Self.becomesClean(before, pages: pages))
+        try Self.write(during, bytes: pages * Int(getpagesize()))
+        #expect(try await Self.becomesClean(during, pages: pages))
+    }
+
+    /// At most a tenth of the file's pages still dirty within 5 s.
+    static func becomesClean(_ path: String, pages: Int) async throws -> Bool {
+        for _ in 0..<100 {
+            if let cached = cachedPages(path), cached.dirty <= pages / 10 { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
     }
 }
 

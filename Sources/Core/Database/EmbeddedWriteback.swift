@@ -42,7 +42,10 @@ public struct EmbeddedWriteback: Service {
         }
         let dataDirectory = cluster.dataDirectory
         await cancelWhenGracefulShutdown {
-            var since = Self.now() - 1
+            // The first look takes every file: a new cluster's initdb output (written
+            // with --no-sync) and the migrations go out now, not in one burst 30 s later
+            // under the first load.
+            var since = 0
             var quietPasses = 0
             while !Task.isCancelled {
                 // Idle, a look every 5 intervals: what was written meanwhile is still far
