@@ -18,11 +18,11 @@ import Glibc
 /// kernel writes them all at once when the file's oldest dirty page is 30 s old
 /// (`vm.dirty_expire_centisecs`), and a checkpoint's fsync writes the ones added while
 /// it ran. Measured here with batches of 100 from 64 connections: 290 MB written in one
-/// second, ingest calls that took 380–540 ms, a batch p99 of 360–460 ms, and checkpoint
+/// second, ingest calls that took up to 540 ms, a batch p99 of 360–460 ms, and checkpoint
 /// syncs of 0.45–0.5 s. Only this process knows the files. `sync_file_range` only starts
 /// the writes the kernel would make anyway, and it does not wait for them, so it changes
 /// nothing PostgreSQL relies on. With an external PostgreSQL this does nothing: lower
-/// `vm.dirty_background_bytes` on its machine instead (README, Operations).
+/// `vm.dirty_background_bytes` on its machine instead (README, Commands).
 public struct EmbeddedWriteback: Service {
     let setup: DatabaseSetup
     let interval: Duration
