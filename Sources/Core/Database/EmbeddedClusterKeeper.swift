@@ -22,17 +22,9 @@ public struct EmbeddedClusterKeeper: Service {
     }
 
     public func run() async throws {
-        // Returning early would end the whole service group: wait for its shutdown instead.
-        guard let cluster = setup.embedded else {
-            try? await gracefulShutdown()
-            return
-        }
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { return }
-                await keep(cluster)
-            }
+        await setup.lookAtEmbeddedCluster(every: interval, state: ()) { cluster, _ in
+            await keep(cluster)
+            return interval
         }
     }
 

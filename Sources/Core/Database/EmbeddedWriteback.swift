@@ -34,39 +34,39 @@ public struct EmbeddedWriteback: Service {
         self.logger = logger
     }
 
+    /// What one look leaves for the next.
+    struct Progress: Sendable {
+        /// The first look takes every file: a new cluster's initdb output (written with
+        /// --no-sync) and the migrations go out now, not in one burst 30 s later under
+        /// the first load.
+        var since = 0
+        var quietLooks = 0
+    }
+
     public func run() async throws {
-        // Returning early would end the whole service group: wait for its shutdown instead.
-        guard let cluster = setup.embedded else {
-            try? await gracefulShutdown()
-            return
+        await setup.lookAtEmbeddedCluster(every: interval, state: Progress()) { cluster, progress in
+            await look(dataDirectory: cluster.dataDirectory, &progress)
         }
-        let dataDirectory = cluster.dataDirectory
-        await cancelWhenGracefulShutdown {
-            // The first look takes every file: a new cluster's initdb output (written
-            // with --no-sync) and the migrations go out now, not in one burst 30 s later
-            // under the first load.
-            var since = 0
-            var quietPasses = 0
-            while !Task.isCancelled {
-                // Idle, a look every 5 intervals: what was written meanwhile is still far
-                // from the kernel's 30 s, and a look stats every file of the cluster.
-                try? await Task.sleep(for: quietPasses >= 5 ? interval * 5 : interval)
-                if Task.isCancelled { return }
-                // Seconds are enough: a file written during the previous pass is looked at again.
-                let passStart = Self.now()
-                let window = since
-                do {
-                    // Stats and system calls block: off the cooperative threads.
-                    let started = try await NIOThreadPool.singleton.runIfActive {
-                        Self.startWriteback(dataDirectory: dataDirectory, writtenSince: window)
-                    }
-                    quietPasses = started.isEmpty ? quietPasses + 1 : 0
-                } catch {
-                    logger.debug("cannot start writeback of the data files", metadata: ["error": "\(error)"])
-                }
-                since = passStart - 1
+    }
+
+    /// One look; returns the pause before the next.
+    func look(dataDirectory: String, _ progress: inout Progress) async -> Duration {
+        // Seconds are enough: a file written during this look is looked at again.
+        let lookStart = Self.now()
+        let since = progress.since
+        do {
+            // Stats and system calls block: off the cooperative threads.
+            let started = try await NIOThreadPool.singleton.runIfActive {
+                Self.startWriteback(dataDirectory: dataDirectory, writtenSince: since)
             }
+            progress.quietLooks = started.isEmpty ? progress.quietLooks + 1 : 0
+        } catch {
+            logger.debug("cannot start writeback of the data files", metadata: ["error": "\(error)"])
         }
+        progress.since = lookStart - 1
+        // Idle, a look every 5 intervals: what was written meanwhile is still far from the
+        // kernel's 30 s, and a look stats every file of the cluster.
+        return progress.quietLooks >= 5 ? interval * 5 : interval
     }
 
     static func now() -> Int {
@@ -86,24 +86,21 @@ public struct EmbeddedWriteback: Service {
             defer { closedir(directory) }
             let folderDescriptor = dirfd(directory)
             while let entry = readdir(directory) {
-                let wrote = withUnsafePointer(to: &entry.pointee.d_name) { name in
-                    name.withMemoryRebound(to: CChar.self, capacity: 256) { name -> Bool in
+                // The entry's name, when its writeback was started.
+                let name = withUnsafePointer(to: &entry.pointee.d_name) { raw in
+                    raw.withMemoryRebound(to: CChar.self, capacity: 256) { name -> String? in
                         var info = stat()
                         guard fstatat(folderDescriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
                             (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0,
                             modificationSeconds(info) >= writtenSince
-                        else { return false }
+                        else { return nil }
                         let descriptor = openat(folderDescriptor, name, O_RDONLY | O_CLOEXEC)
-                        guard descriptor >= 0 else { return false }  // dropped since the listing
+                        guard descriptor >= 0 else { return nil }  // dropped since the listing
                         defer { close(descriptor) }
-                        return ap_start_writeback(descriptor) == 0
+                        return ap_start_writeback(descriptor) == 0 ? String(cString: name) : nil
                     }
                 }
-                if wrote {
-                    started.append(folder + "/" + withUnsafePointer(to: &entry.pointee.d_name) {
-                        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                    })
-                }
+                if let name { started.append(folder + "/" + name) }
             }
         }
         return started
